@@ -1,0 +1,59 @@
+"""The health-code service: ``create_app`` builds a configured Flask app."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from .config import Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app from ``config`` (default: the environment)."""
+    config = config or Config()
+    app = Flask(__name__, instance_path=config.INSTANCE_PATH, static_folder=None)
+    app.config.from_mapping(config.as_mapping())
+    register_extensions(app)
+    register_api(app)
+    register_commands(app)
+    from .pages import register_pages
+
+    register_pages(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the database, migrations, Redis and the service singletons to ``app``."""
+    from . import models  # noqa: F401  (the models must be known before migrations run)
+    from .extensions import db, migrate, redis_store
+    from .services.context import init_services
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    redis_store.init_app(app)
+    init_services(app)
+
+
+def register_api(app: Flask) -> None:
+    """Mount the API blueprints and the one JSON error shape."""
+    from flask_smorest import Api
+
+    from .api import register_blueprints
+    from .errors import register_error_handlers
+
+    api = Api(app)
+    register_blueprints(api)
+    register_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the operator commands (create-user, rotate-keys, seed-demo, ...)."""
+    from .cli import commands
+
+    for command in commands:
+        app.cli.add_command(command)
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "migrations"

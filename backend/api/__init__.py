@@ -1,0 +1,12 @@
+"""HTTP API blueprints, registered on the flask-smorest ``Api``."""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+
+from . import citizens, gov, wellknown
+
+
+def register_blueprints(api: Api) -> None:
+    for module in (wellknown, citizens, gov):
+        api.register_blueprint(module.blp)

@@ -1,0 +1,116 @@
+"""Citizens: registration, questionnaires, their code and its signed token."""
+
+from __future__ import annotations
+
+from flask import Response, url_for
+from flask_smorest import Blueprint
+
+from ..auth import requires
+from ..models import Role
+from ..qr import qr_png, qr_svg
+from ..services import context
+from ..services.citizens import register_citizen, submit_questionnaire
+from ..services.codes import current_code, publish_changes
+from ..services.tokens import issue_code_token, stored_token
+from .common import iso, language, me, now, ruleset_cache
+from .schemas import (
+    CodeSchema,
+    QuestionnaireResultSchema,
+    QuestionnaireSchema,
+    RegistrationResultSchema,
+    RegistrationSchema,
+    TokenRequestSchema,
+    TokenResultSchema,
+)
+
+blp = Blueprint("citizens", __name__, url_prefix="/api/v1", description="Citizens and their codes")
+
+
+def _code_body(state, decision) -> dict:
+    body = decision.to_dict(language())
+    body["version"] = state.version
+    return body
+
+
+@blp.post("/citizens")
+@blp.arguments(RegistrationSchema)
+@blp.response(201, RegistrationResultSchema)
+@blp.doc(security=[])
+def register(data):
+    """Register a citizen; the answer holds their bearer secret, shown once."""
+    citizen, secret, changes = register_citizen(
+        data, context.identity_keys(), now(), ruleset_cache()
+    )
+    publish_changes(context.redis(), changes)
+    return {"citizen_id": citizen.id, "subject": citizen.subject, "token": secret}
+
+
+@blp.post("/me/questionnaires")
+@requires(Role.CITIZEN)
+@blp.arguments(QuestionnaireSchema)
+@blp.response(201, QuestionnaireResultSchema)
+def questionnaire(data):
+    """Report temperature, symptoms and travel; the answer is the recomputed code."""
+    cfg = context.settings()
+    q, state, decision, changes = submit_questionnaire(
+        me(), data, now(),
+        max_age_days=cfg.questionnaire_max_age_days,
+        clock_skew_seconds=cfg.clock_skew,
+        ruleset_cache=ruleset_cache(),
+    )
+    publish_changes(context.redis(), changes)
+    return {"questionnaire_id": q.id, "code": _code_body(state, decision)}
+
+
+@blp.get("/me/code")
+@requires(Role.CITIZEN)
+@blp.response(200, CodeSchema)
+def my_code():
+    """The holder's color with every reason, the facts behind it and when it turns green."""
+    state, decision = current_code(me(), now(), ruleset_cache(), context.redis())
+    return _code_body(state, decision)
+
+
+@blp.post("/me/tokens")
+@requires(Role.CITIZEN)
+@blp.arguments(TokenRequestSchema)
+@blp.response(201, TokenResultSchema)
+def new_token(data):
+    """Sign a short-lived token of the holder's current code, to show as a QR."""
+    citizen = me()
+    cfg = context.settings()
+    state, _ = current_code(citizen, now(), ruleset_cache(), context.redis())
+    signed = issue_code_token(
+        citizen, state, keyring=context.keyring(), issuer=cfg.issuer,
+        lifetime_seconds=cfg.token_lifetime, now=now(), redis=context.redis(),
+        scope=data.get("scope"),
+    )
+    return {
+        "token": signed.token,
+        "jti": signed.jti,
+        "expires_at": iso(signed.expires_at),
+        "color": signed.color,
+        "scope": signed.scope,
+        "qr_png": url_for("citizens.token_qr_png", jti=signed.jti),
+        "qr_svg": url_for("citizens.token_qr_svg", jti=signed.jti),
+    }
+
+
+@blp.get("/me/tokens/<string:jti>/qr.png")
+@requires(Role.CITIZEN)
+@blp.response(200, content_type="image/png")
+def token_qr_png(jti: str):
+    """The QR image (PNG) of one of the holder's live tokens."""
+    token = stored_token(me(), jti, context.redis())
+    return Response(qr_png(token), mimetype="image/png",
+                    headers={"Cache-Control": "no-store"})
+
+
+@blp.get("/me/tokens/<string:jti>/qr.svg")
+@requires(Role.CITIZEN)
+@blp.response(200, content_type="image/svg+xml")
+def token_qr_svg(jti: str):
+    """The QR image (SVG) of one of the holder's live tokens."""
+    token = stored_token(me(), jti, context.redis())
+    return Response(qr_svg(token), mimetype="image/svg+xml",
+                    headers={"Cache-Control": "no-store"})

@@ -1,0 +1,38 @@
+"""Small helpers shared by the API modules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import current_app, request
+
+from ..auth import current_principal
+from ..exceptions import Forbidden
+from ..models import Citizen
+from ..services.citizens import get_citizen
+
+LANGUAGES = ["en", "zh"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ruleset_cache() -> dict:
+    return current_app.extensions["ruleset_cache"]
+
+
+def language() -> str:
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def me() -> Citizen:
+    """The citizen behind the caller's credential: citizens only ever see themselves."""
+    principal = current_principal()
+    if principal.citizen_id is None:
+        raise Forbidden("This credential does not belong to a citizen.")
+    return get_citizen(principal.citizen_id)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,63 @@
+"""Government data feeds: records about people and area risk levels."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from ..auth import current_principal, requires
+from ..exceptions import ValidationFailed
+from ..models import Role
+from ..services import context
+from ..services.codes import publish_changes
+from ..services.gov import import_records, set_area_risk
+from .common import iso, now, ruleset_cache
+from .schemas import (
+    AreaRiskResultSchema,
+    AreaRiskSchema,
+    GovRecordSchema,
+    ImportRequestSchema,
+    ImportResultSchema,
+    CODE_RE,
+)
+
+blp = Blueprint("gov", __name__, url_prefix="/api/v1/gov", description="Government data")
+ROW_SCHEMA = GovRecordSchema()
+
+
+@blp.post("/records")
+@requires(Role.DATA_PROVIDER)
+@blp.arguments(ImportRequestSchema)
+@blp.response(200, ImportResultSchema)
+def post_records(data):
+    """Import a batch of records: idempotent by (source, ref), all-or-nothing for valid rows."""
+    result = import_records(
+        data["records"],
+        row_schema=ROW_SCHEMA,
+        keys=context.identity_keys(),
+        provider_id=current_principal().credential_id,
+        now=now(),
+        clock_skew_seconds=context.settings().clock_skew,
+        ruleset_cache=ruleset_cache(),
+    )
+    publish_changes(context.redis(), result.changes)
+    return result
+
+
+@blp.put("/areas/<string:area_code>")
+@requires(Role.DATA_PROVIDER)
+@blp.arguments(AreaRiskSchema)
+@blp.response(200, AreaRiskResultSchema)
+def put_area(data, area_code: str):
+    """Set an area's risk level from ``since``; travellers' codes are recomputed."""
+    if not CODE_RE.match(area_code):
+        raise ValidationFailed("Bad area code.", fields={"area_code": [
+            "must be 1-32 letters, digits, '-' or '_'"]})
+    level, recomputed, changes = set_area_risk(
+        area_code, data, set_by=current_principal().credential_id, now=now(),
+        ruleset_cache=ruleset_cache(),
+    )
+    publish_changes(context.redis(), changes)
+    return {
+        "area_code": level.area_code, "risk_level": level.risk_level,
+        "since": iso(level.since), "region": level.region, "recomputed": recomputed,
+    }

@@ -1,0 +1,223 @@
+"""Request and response bodies. Unknown fields are refused; every error names its field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from risk import AREA_RISKS, SYMPTOMS, TEST_RESULTS
+
+from ..identity import id_number_problem
+
+CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+SOURCE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+REF_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+RECORD_KINDS = (
+    "confirmed_case", "close_contact", "secondary_contact",
+    "test_result", "quarantine_order", "vaccination",
+)
+PASS_SCOPES = ("air", "rail", "hotel")
+code_field = validate.Regexp(CODE_RE, error="must be 1-32 letters, digits, '-' or '_'")
+
+
+class StrictFloat(fields.Float):
+    """A JSON number: strings and booleans are wrong types, not numbers."""
+
+    def _deserialize(self, value: Any, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Name(fields.String):
+    def _deserialize(self, value: Any, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text or any(ord(ch) < 32 for ch in text):
+            raise ValidationError("must be a non-empty name without control characters")
+        return text
+
+
+def _time(**kwargs: Any) -> fields.AwareDateTime:
+    return fields.AwareDateTime(format="iso", **kwargs)
+
+
+class RegistrationSchema(Schema):
+    name = Name(required=True, validate=validate.Length(max=60))
+    id_number = fields.String(required=True, validate=validate.Length(max=32))
+    phone = fields.String(required=True, validate=validate.Regexp(
+        PHONE_RE, error="must be 6-15 digits, optionally after '+'"))
+    region = fields.String(required=True, validate=code_field)
+
+    @validates("id_number")
+    def _id_number(self, value: str, **_: Any) -> None:
+        problem = id_number_problem(value)
+        if problem:
+            raise ValidationError(problem)
+
+
+class RegistrationResultSchema(Schema):
+    citizen_id = fields.Integer()
+    subject = fields.String(metadata={"description": "pseudonymous subject id used in tokens"})
+    token = fields.String(metadata={"description": "bearer secret, shown once"})
+
+
+class TravelSchema(Schema):
+    area_code = fields.String(required=True, validate=code_field)
+    from_ = _time(required=True, data_key="from")
+    to = _time(required=True)
+
+    @validates_schema
+    def _order(self, data: dict, **_: Any) -> None:
+        if data["from_"] > data["to"]:
+            raise ValidationError("must not be before 'from'", field_name="to")
+
+
+class QuestionnaireSchema(Schema):
+    temperature_c = StrictFloat(
+        required=True, allow_nan=False,
+        validate=validate.Range(min=30, max=45, error="must be between 30 and 45 (degrees C)"),
+    )
+    symptoms = fields.List(
+        fields.String(validate=validate.OneOf(SYMPTOMS)),
+        required=True, validate=validate.Length(max=len(SYMPTOMS)),
+    )
+    travel = fields.List(fields.Nested(TravelSchema), load_default=list,
+                         validate=validate.Length(max=20))
+    reported_at = _time(load_default=None)
+
+    @validates("symptoms")
+    def _unique(self, value: list[str], **_: Any) -> None:
+        if len(set(value)) != len(value):
+            raise ValidationError("must not repeat a symptom")
+
+
+class FactRefSchema(Schema):
+    kind = fields.String()
+    source = fields.String()
+    ref = fields.String()
+    at = fields.String()
+
+
+class ReasonSchema(Schema):
+    rule_id = fields.String()
+    summary = fields.String()
+    color = fields.String()
+    quarantine_days = fields.Integer()
+    until = fields.String()
+    pending = fields.List(fields.String())
+    facts = fields.List(fields.Nested(FactRefSchema))
+
+
+class CodeSchema(Schema):
+    color = fields.String(metadata={"enum": ["green", "yellow", "red"]})
+    reasons = fields.List(fields.Nested(ReasonSchema))
+    turns_green_at = fields.String(allow_none=True)
+    ruleset_version = fields.Integer()
+    evaluated_at = fields.String()
+    version = fields.Integer(metadata={"description": "grows whenever color or reasons change"})
+
+
+class QuestionnaireResultSchema(Schema):
+    questionnaire_id = fields.Integer()
+    code = fields.Nested(CodeSchema)
+
+
+class TokenRequestSchema(Schema):
+    scope = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(PASS_SCOPES))
+
+
+class TokenResultSchema(Schema):
+    token = fields.String()
+    jti = fields.String()
+    expires_at = fields.String()
+    color = fields.String()
+    scope = fields.String(allow_none=True)
+    qr_png = fields.String()
+    qr_svg = fields.String()
+
+
+class TestResultDetail(Schema):
+    result = fields.String(required=True, validate=validate.OneOf(TEST_RESULTS))
+
+
+class QuarantineDetail(Schema):
+    until = _time(required=True)
+
+
+class VaccinationDetail(Schema):
+    dose = fields.Integer(strict=True, validate=validate.Range(min=1, max=10))
+    vaccine = fields.String(validate=validate.Length(max=64))
+
+
+DETAIL_SCHEMAS: dict[str, Schema] = {
+    "test_result": TestResultDetail(),
+    "quarantine_order": QuarantineDetail(),
+    "vaccination": VaccinationDetail(),
+}
+
+
+class GovRecordSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(RECORD_KINDS))
+    id_number = fields.String(required=True, validate=validate.Length(max=32))
+    occurred_at = _time(required=True)
+    source = fields.String(required=True, validate=validate.Regexp(
+        SOURCE_RE, error="must be 1-64 letters, digits or . _ : -"))
+    ref = fields.String(required=True, validate=validate.Regexp(
+        REF_RE, error="must be 1-128 printable characters without spaces"))
+    detail = fields.Dict(load_default=None, allow_none=True)
+
+    @validates("id_number")
+    def _id_number(self, value: str, **_: Any) -> None:
+        problem = id_number_problem(value)
+        if problem:
+            raise ValidationError(problem)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _detail(self, data: dict, **_: Any) -> None:
+        schema = DETAIL_SCHEMAS.get(data["kind"])
+        detail = data.get("detail") or {}
+        if schema is None:
+            if detail:
+                raise ValidationError(f"{data['kind']} records take no detail", field_name="detail")
+            data["detail"] = {}
+            return
+        try:
+            loaded = schema.load(detail)
+        except ValidationError as err:
+            raise ValidationError(err.messages, field_name="detail") from None
+        if "until" in loaded:
+            if loaded["until"] <= data["occurred_at"]:
+                raise ValidationError({"until": ["must be after occurred_at"]}, field_name="detail")
+            loaded["until"] = loaded["until"].isoformat()
+        data["detail"] = loaded
+
+
+class ImportRequestSchema(Schema):
+    records = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, max=5000))
+
+
+class RejectedRowSchema(Schema):
+    index = fields.Integer()
+    error = fields.String()
+    fields_ = fields.Dict(data_key="fields", attribute="fields")
+
+
+class ImportResultSchema(Schema):
+    accepted = fields.Integer()
+    duplicates = fields.Integer()
+    rejected = fields.List(fields.Nested(RejectedRowSchema))
+    recomputed = fields.Integer(metadata={"description": "registered people whose code was recomputed"})
+
+
+class AreaRiskSchema(Schema):
+    risk_level = fields.String(required=True, validate=validate.OneOf(AREA_RISKS))
+    since = _time(required=True)
+    region = fields.String(required=True, validate=code_field)
+
+
+class AreaRiskResultSchema(AreaRiskSchema):
+    area_code = fields.String()
+    recomputed = fields.Integer()

@@ -1,0 +1,97 @@
+"""Bearer authentication and role checks.
+
+Secrets are ``hc_`` + 43 random URL-safe characters, shown once and stored as
+SHA-256. ``@requires(Role.X, ...)`` authenticates the request, checks the role
+and leaves the caller on ``g.principal``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import g, request
+from sqlalchemy import select
+
+from .exceptions import Forbidden, Unauthorized
+from .extensions import db
+from .models import Credential, Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Principal:
+    credential_id: int
+    role: Role
+    region: str | None
+    citizen_id: int | None
+    name: str | None
+
+
+def new_secret() -> str:
+    return "hc_" + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def issue_credential(
+    role: Role,
+    *,
+    region: str | None = None,
+    name: str | None = None,
+    citizen_id: int | None = None,
+) -> tuple[Credential, str]:
+    """Create a credential in the current session; returns it and its one-time secret."""
+    secret = new_secret()
+    cred = Credential(
+        role=role.value, region=region, name=name, citizen_id=citizen_id,
+        secret_hash=hash_secret(secret),
+    )
+    db.session.add(cred)
+    return cred, secret
+
+
+def authenticate(header: str | None) -> Principal:
+    if not header or not header.startswith("Bearer "):
+        raise Unauthorized("Send 'Authorization: Bearer <secret>'.", code="unauthorized")
+    secret = header[len("Bearer ") :].strip()
+    if not secret or len(secret) > 200:
+        raise Unauthorized("Unknown or revoked credential.")
+    cred = db.session.execute(
+        select(Credential).where(Credential.secret_hash == hash_secret(secret))
+    ).scalar_one_or_none()
+    if cred is None or cred.revoked_at is not None:
+        raise Unauthorized("Unknown or revoked credential.")
+    return Principal(cred.id, Role(cred.role), cred.region, cred.citizen_id, cred.name)
+
+
+def requires(*roles: Role) -> Callable[[F], F]:
+    """Only callers holding one of ``roles`` get through; others get 401 or 403."""
+    allowed = frozenset(roles)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = authenticate(request.headers.get("Authorization"))
+            if principal.role not in allowed:
+                raise Forbidden(
+                    f"This needs the role {' or '.join(sorted(r.value for r in allowed))}."
+                )
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        wrapper._required_roles = allowed  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def current_principal() -> Principal:
+    return g.principal

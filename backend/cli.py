@@ -1,0 +1,69 @@
+"""Operator commands: ``flask --app wsgi <command>``."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .auth import issue_credential
+from .extensions import db
+from .models import Role
+from .services import context
+
+OPERATOR_ROLES = [Role.ADMIN, Role.OFFICIAL, Role.DATA_PROVIDER, Role.CREDIT_AUTHORITY]
+REGION_CODE = r"^[A-Za-z0-9_-]{1,32}$"
+
+
+@click.command("create-user")
+@click.option("--role", required=True, type=click.Choice([r.value for r in OPERATOR_ROLES]))
+@click.option("--region", default=None, help="Region the credential is scoped to.")
+@click.option("--name", default=None, help="Who holds it (shown in the audit log).")
+@with_appcontext
+def create_user(role: str, region: str | None, name: str | None) -> None:
+    """Create an operator credential and print its bearer secret (shown once)."""
+    import re
+
+    if role in (Role.OFFICIAL.value, Role.CREDIT_AUTHORITY.value) and not region:
+        raise click.UsageError(f"--region is required for {role}")
+    if region is not None and not re.match(REGION_CODE, region):
+        raise click.UsageError("--region must be 1-32 letters, digits, '-' or '_'")
+    _, secret = issue_credential(Role(role), region=region, name=name)
+    db.session.commit()
+    click.echo(secret)
+
+
+@click.command("rotate-keys")
+@with_appcontext
+def rotate_keys() -> None:
+    """Start signing with a new key; old public keys stay published until their tokens expire."""
+    key = context.keyring().rotate(datetime.now(UTC))
+    click.echo(f"new signing key {key.kid}")
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo() -> None:
+    """Load demo data (a region, a data provider, an official, a few citizens) once."""
+    from .demo import seed
+
+    path = Path(current_app.instance_path) / "demo-credentials.json"
+    if path.exists():
+        click.echo(f"demo data already loaded; credentials in {path}")
+        return
+    creds = seed(datetime.now(UTC) - timedelta(seconds=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(creds, fh, indent=2)
+    click.echo(f"demo data loaded; bearer secrets written to {path}")
+    for who, secret in creds.items():
+        click.echo(f"  {who}: {secret}")
+
+
+commands = [create_user, rotate_keys, seed_demo]

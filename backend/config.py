@@ -1,0 +1,85 @@
+"""Configuration read from the environment, with safe embedded defaults.
+
+With no environment at all the service runs on SQLite files and an in-process
+Redis stand-in under ``instance/``; production sets the URLs below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return int(raw)
+
+
+def _sqlalchemy_url(url: str) -> str:
+    # Operators paste libpq-style URLs; SQLAlchemy needs the driver named.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Config:
+    """Settings for a deployment; every value can come from the environment."""
+
+    def __init__(self, instance_path: str | os.PathLike[str] | None = None) -> None:
+        root = Path(__file__).resolve().parent.parent
+        self.INSTANCE_PATH = str(
+            Path(instance_path or os.environ.get("INSTANCE_PATH", root / "instance")).resolve()
+        )
+        inst = Path(self.INSTANCE_PATH)
+        self.SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
+            os.environ.get("DATABASE_URL") or f"sqlite:///{inst / 'health.sqlite3'}"
+        )
+        self.SQLALCHEMY_BINDS = {
+            "credit": _sqlalchemy_url(
+                os.environ.get("CREDIT_DATABASE_URL") or f"sqlite:///{inst / 'credit.sqlite3'}"
+            )
+        }
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        # Empty means the in-process stand-in (fakeredis): fine for one process only.
+        self.REDIS_URL = os.environ.get("REDIS_URL", "")
+        self.SIGNING_KEY_DIR = os.environ.get("SIGNING_KEY_DIR") or str(inst / "keys")
+        self.SECRET_KEY_PATH = os.environ.get("SECRET_KEY_PATH") or str(inst / "secret.key")
+        # Keyed hashing of ID numbers and pseudonyms; read from SECRET_KEY_PATH when unset.
+        self.PSEUDONYM_KEY = os.environ.get("PSEUDONYM_KEY", "")
+        self.ISSUER_ID = os.environ.get("ISSUER_ID", "hc-local")
+        self.TOKEN_LIFETIME_SECONDS = _env_int("TOKEN_LIFETIME_SECONDS", 300)
+        self.CLOCK_SKEW_SECONDS = _env_int("CLOCK_SKEW_SECONDS", 300)
+        self.QUESTIONNAIRE_MAX_AGE_DAYS = _env_int("QUESTIONNAIRE_MAX_AGE_DAYS", 14)
+        self.IMPORT_MAX_RECORDS = _env_int("IMPORT_MAX_RECORDS", 5000)
+        self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 4 * 1024 * 1024)
+        self.DISPLAY_TIMEZONE = os.environ.get("DISPLAY_TIMEZONE", "UTC")
+        self.TESTING = False
+
+        # flask-smorest: the OpenAPI document is the reference for clients.
+        self.API_TITLE = "Health code and check-in API"
+        self.API_VERSION = "v1"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/api/v1"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.API_SPEC_OPTIONS = {
+            "components": {
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+            },
+            "security": [{"bearer": []}],
+        }
+
+    def as_mapping(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+class TestConfig(Config):
+    """Tests: a throw-away instance folder; URLs still come from the environment."""
+
+    def __init__(self, instance_path: str | os.PathLike[str]) -> None:
+        super().__init__(instance_path)
+        self.TESTING = True

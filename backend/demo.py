@@ -1,0 +1,72 @@
+"""Demo data for the embedded default: one region, its operators and a few citizens."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+
+from .auth import issue_credential
+from .extensions import db
+from .identity import with_check_digit
+from .models import Role
+from .services import context
+from .services.citizens import register_citizen, submit_questionnaire
+from .services.codes import publish_changes
+from .services.gov import import_records, set_area_risk
+
+REGION = "demo-city"
+PEOPLE = [
+    ("王小明", "11010519900307123", "13800000001"),
+    ("李华", "11010519851122456", "13800000002"),
+    ("Alice Smith", "31011519920214789", "13800000003"),
+]
+
+
+def seed(now: datetime) -> dict[str, str]:
+    """Create the demo world and return the bearer secrets by who holds them."""
+    from .api.gov import ROW_SCHEMA
+
+    cache = current_app.extensions["ruleset_cache"]
+    keys = context.identity_keys()
+    redis = context.redis()
+    creds: dict[str, str] = {}
+    holders = {}
+    for role, name in ((Role.ADMIN, "Demo admin"), (Role.OFFICIAL, "Demo official"),
+                       (Role.DATA_PROVIDER, "Demo CDC feed"),
+                       (Role.CREDIT_AUTHORITY, "Demo court")):
+        holders[role], creds[role.value] = issue_credential(role, region=REGION, name=name)
+    db.session.commit()
+    provider_id = holders[Role.DATA_PROVIDER].id
+
+    ids = []
+    for name, first17, phone in PEOPLE:
+        id_number = with_check_digit(first17)
+        ids.append(id_number)
+        citizen, secret, changes = register_citizen(
+            {"name": name, "id_number": id_number, "phone": phone, "region": REGION},
+            keys, now, cache,
+        )
+        publish_changes(redis, changes)
+        creds[f"citizen {name}"] = secret
+        _, _, _, changes = submit_questionnaire(
+            citizen, {"temperature_c": 36.6, "symptoms": [], "travel": []}, now,
+            max_age_days=14, clock_skew_seconds=300, ruleset_cache=cache,
+        )
+        publish_changes(redis, changes)
+
+    _, _, changes = set_area_risk(
+        "demo-harbour", {"risk_level": "medium", "since": now - timedelta(days=3),
+                         "region": REGION},
+        set_by=provider_id, now=now, ruleset_cache=cache,
+    )
+    publish_changes(redis, changes)
+    result = import_records(
+        [{"kind": "close_contact", "id_number": ids[1],
+          "occurred_at": (now - timedelta(days=2)).isoformat(),
+          "source": "demo-cdc", "ref": "CC-0001"}],
+        row_schema=ROW_SCHEMA, keys=keys, provider_id=provider_id, now=now,
+        clock_skew_seconds=300, ruleset_cache=cache,
+    )
+    publish_changes(redis, result.changes)
+    return creds

@@ -1,0 +1,59 @@
+"""One JSON shape for every error: ``{"error": {"code", "message", "fields"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .exceptions import DomainError
+
+
+def _flatten(messages: Any) -> dict[str, Any]:
+    # webargs nests by location ({"json": {...}}); clients want the field names.
+    if not isinstance(messages, dict):
+        return {"_body": messages}
+    out: dict[str, Any] = {}
+    for location, value in messages.items():
+        if location in ("json", "query", "form", "headers", "view_args", "path") and isinstance(
+            value, dict
+        ):
+            out.update(value)
+        else:
+            out[location] = value
+    return out
+
+
+def error_body(status: int, code: str, message: str, fields: dict | None = None, **extra: Any):
+    body = {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _http_code(exc: HTTPException) -> str:
+    return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+
+
+def handle_http_exception(exc: HTTPException):
+    data = getattr(exc, "data", None) or {}
+    fields = _flatten(data["messages"]) if "messages" in data else {}
+    status = exc.code or 500
+    if status == 422 or (status == 400 and fields):
+        return error_body(status, "validation_error", "The request has invalid fields.", fields)
+    headers = exc.get_headers() if status == 405 else None
+    response = error_body(status, _http_code(exc), exc.description or exc.name, fields)
+    if headers:
+        response.headers["Allow"] = dict(headers).get("Allow", "")
+    return response
+
+
+def handle_domain_error(exc: DomainError):
+    return error_body(exc.status, exc.code, exc.message, exc.fields, **exc.extra)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Route HTTP, validation and domain errors to the JSON shape."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DomainError, handle_domain_error)

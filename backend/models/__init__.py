@@ -1,0 +1,21 @@
+"""Health-side models. The credit store's models live in ``backend.credit`` on their own bind."""
+
+from .accounts import Credential, Role
+from .citizens import Citizen, Questionnaire, QuestionnaireTravel
+from .codes import CodeState, RulesetVersion
+from .records import AreaRiskLevel, GovRecord
+from .types import UTCDateTime, utcnow
+
+__all__ = [
+    "AreaRiskLevel",
+    "Citizen",
+    "CodeState",
+    "Credential",
+    "GovRecord",
+    "Questionnaire",
+    "QuestionnaireTravel",
+    "Role",
+    "RulesetVersion",
+    "UTCDateTime",
+    "utcnow",
+]

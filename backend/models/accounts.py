@@ -1,0 +1,35 @@
+"""Bearer credentials: opaque secrets, stored only as hashes, each with one role."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+
+class Role(enum.StrEnum):
+    CITIZEN = "citizen"
+    OFFICIAL = "official"
+    DATA_PROVIDER = "data_provider"
+    CHECKPOINT_DEVICE = "checkpoint_device"
+    CREDIT_AUTHORITY = "credit_authority"
+    ADMIN = "admin"
+
+
+class Credential(db.Model):
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(120))
+    # SHA-256 of a 256-bit random secret: a slow hash adds nothing for random secrets.
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,74 @@
+"""What services need from the running app, gathered in one place for views and CLI commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from ..identity import IdentityKeys
+from ..keys import KeyRing
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str
+    token_lifetime: int
+    clock_skew: int
+    questionnaire_max_age_days: int
+
+
+def _pseudonym_key(app: Flask) -> bytes:
+    configured = app.config.get("PSEUDONYM_KEY") or ""
+    if configured:
+        return configured.encode()
+    path = Path(app.config["SECRET_KEY_PATH"])
+    if not path.exists():
+        import os
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another worker made it first; read theirs
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def init_services(app: Flask) -> None:
+    """Key ring and identity keys are made once per app and loaded lazily."""
+    app.extensions["keyring"] = KeyRing(
+        app.config["SIGNING_KEY_DIR"], app.config["TOKEN_LIFETIME_SECONDS"]
+    )
+    app.extensions["identity_keys"] = None
+    app.extensions["ruleset_cache"] = {}
+
+
+def keyring() -> KeyRing:
+    return current_app.extensions["keyring"]
+
+
+def identity_keys() -> IdentityKeys:
+    keys = current_app.extensions.get("identity_keys")
+    if keys is None:
+        keys = IdentityKeys(_pseudonym_key(current_app))
+        current_app.extensions["identity_keys"] = keys
+    return keys
+
+
+def settings() -> Settings:
+    c = current_app.config
+    return Settings(
+        issuer=c["ISSUER_ID"],
+        token_lifetime=c["TOKEN_LIFETIME_SECONDS"],
+        clock_skew=c["CLOCK_SKEW_SECONDS"],
+        questionnaire_max_age_days=c["QUESTIONNAIRE_MAX_AGE_DAYS"],
+    )
+
+
+def redis():
+    return current_app.extensions["redis"]

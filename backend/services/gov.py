@@ -1,0 +1,172 @@
+"""Importing government records and area risk levels from data providers.
+
+A batch is all-or-nothing for its valid rows: invalid rows are reported by
+index and not stored, duplicates (same ``source`` and ``ref`` with the same
+content) are counted and skipped, and the codes of every registered person the
+batch touches are recomputed in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..identity import IdentityKeys
+from ..models import AreaRiskLevel, Citizen, GovRecord, QuestionnaireTravel
+from .codes import CodeChange, citizens_by_id_hashes, recompute_codes
+from .facts import LOOKBACK
+
+
+@dataclass
+class ImportResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    recomputed: int = 0
+    changes: list[CodeChange] = field(default_factory=list)
+
+
+def _rejection(index: int, fields: Mapping[str, Any], message: str | None = None) -> dict:
+    text = message or "; ".join(
+        f"{name}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+        for name, msgs in fields.items()
+    )
+    return {"index": index, "error": text, "fields": dict(fields)}
+
+
+def _comparable(detail: Mapping[str, Any] | None) -> dict:
+    return dict(detail or {})
+
+
+def import_records(
+    rows: Sequence[Any],
+    *,
+    row_schema: Schema,
+    keys: IdentityKeys,
+    provider_id: int | None,
+    now: datetime,
+    clock_skew_seconds: int,
+    ruleset_cache: dict,
+) -> ImportResult:
+    result = ImportResult()
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for index, raw in enumerate(rows):
+        try:
+            row = row_schema.load(raw)
+        except ValidationError as err:
+            messages = err.messages if isinstance(err.messages, dict) else {"_row": err.messages}
+            result.rejected.append(_rejection(index, messages))
+            continue
+        if row["occurred_at"] > now + timedelta(seconds=clock_skew_seconds):
+            result.rejected.append(_rejection(index, {"occurred_at": ["must not be in the future"]}))
+            continue
+        valid.append((index, row))
+
+    for attempt in range(2):
+        try:
+            inserted, hashes = _insert_new(valid, result, keys, provider_id, now)
+            touched = citizens_by_id_hashes(hashes)
+            _, changes = recompute_codes(touched, now, ruleset_cache)
+            db.session.commit()
+        except IntegrityError:
+            # A concurrent import stored some of the same (source, ref): start again.
+            db.session.rollback()
+            if attempt:
+                raise
+            result.duplicates, result.rejected = 0, [
+                r for r in result.rejected if r.get("code") != "conflict"
+            ]
+            continue
+        result.accepted = inserted
+        result.recomputed = len(touched)
+        result.changes = changes
+        break
+    result.rejected.sort(key=lambda r: r["index"])
+    return result
+
+
+def _insert_new(
+    valid: list[tuple[int, dict[str, Any]]],
+    result: ImportResult,
+    keys: IdentityKeys,
+    provider_id: int | None,
+    now: datetime,
+) -> tuple[int, list[str]]:
+    existing: dict[tuple[str, str], GovRecord] = {}
+    pairs = [(row["source"], row["ref"]) for _, row in valid]
+    for i in range(0, len(pairs), 500):
+        for rec in db.session.execute(
+            select(GovRecord).where(tuple_(GovRecord.source, GovRecord.ref).in_(pairs[i : i + 500]))
+        ).scalars():
+            existing[(rec.source, rec.ref)] = rec
+    seen: dict[tuple[str, str], tuple[str, str, datetime, dict]] = {}
+    new_records: list[GovRecord] = []
+    hashes: list[str] = []
+    for index, row in valid:
+        key = (row["source"], row["ref"])
+        id_hash = keys.id_hash(row["id_number"])
+        content = (row["kind"], id_hash, row["occurred_at"], _comparable(row.get("detail")))
+        old = existing.get(key)
+        if old is not None:
+            same = (old.kind, old.id_hash, old.occurred_at, _comparable(old.detail)) == content
+        elif key in seen:
+            same = seen[key] == content
+        else:
+            seen[key] = content
+            new_records.append(
+                GovRecord(
+                    kind=row["kind"], id_hash=id_hash, occurred_at=row["occurred_at"],
+                    source=row["source"], ref=row["ref"], detail=row.get("detail") or {},
+                    received_at=now, provider_id=provider_id,
+                )
+            )
+            hashes.append(id_hash)
+            continue
+        if same:
+            result.duplicates += 1
+        else:
+            rejection = _rejection(
+                index, {"ref": ["this (source, ref) was already used for a different record"]}
+            )
+            rejection["code"] = "conflict"
+            result.rejected.append(rejection)
+    db.session.add_all(new_records)
+    db.session.flush()
+    return len(new_records), hashes
+
+
+def set_area_risk(
+    area_code: str,
+    data: Mapping[str, Any],
+    *,
+    set_by: int | None,
+    now: datetime,
+    ruleset_cache: dict,
+) -> tuple[AreaRiskLevel, int, list[CodeChange]]:
+    """Record an area's new risk level and recompute everyone who reported a stay there."""
+    level = AreaRiskLevel(
+        area_code=area_code, region=data["region"], risk_level=data["risk_level"],
+        since=data["since"], set_at=now, set_by=set_by,
+    )
+    db.session.add(level)
+    db.session.flush()
+    travellers = db.session.execute(
+        select(Citizen).where(
+            Citizen.id.in_(
+                select(QuestionnaireTravel.citizen_id).where(
+                    QuestionnaireTravel.area_code == area_code,
+                    QuestionnaireTravel.left_at >= now - LOOKBACK,
+                )
+            )
+        )
+    ).scalars().all()
+    _, changes = recompute_codes(travellers, now, ruleset_cache)
+    db.session.commit()
+    return level, len(travellers), changes

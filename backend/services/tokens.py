@@ -1,0 +1,55 @@
+"""Issuing a citizen's signed code token and keeping it just long enough to draw its QR."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from ..exceptions import NotFound
+from ..identity import mask_name
+from ..keys import KeyRing
+from ..models import Citizen, CodeState
+from ..tokens import SignedToken, sign_code_token
+
+TOKEN_KEY = "hc:tok:{subject}:{jti}"
+
+
+def issue_code_token(
+    citizen: Citizen,
+    state: CodeState,
+    *,
+    keyring: KeyRing,
+    issuer: str,
+    lifetime_seconds: int,
+    now: datetime,
+    redis,
+    scope: str | None = None,
+) -> SignedToken:
+    # A token must not predate the change it reflects: online scans refuse tokens
+    # whose iat is before the code's last change (kept in milliseconds).
+    changed = math.ceil(state.changed_at.timestamp())
+    issued_at = max(now, datetime.fromtimestamp(changed, UTC))
+    signed = sign_code_token(
+        key=keyring.active(),
+        issuer=issuer,
+        subject=citizen.subject,
+        color=state.color,
+        display_name=mask_name(citizen.name),
+        now=issued_at,
+        lifetime_seconds=lifetime_seconds,
+        scope=scope,
+    )
+    redis.set(
+        TOKEN_KEY.format(subject=citizen.subject, jti=signed.jti),
+        signed.token,
+        exat=int(signed.expires_at.timestamp()),
+    )
+    return signed
+
+
+def stored_token(citizen: Citizen, jti: str, redis) -> str:
+    """The holder's own unexpired token ``jti``; 404 once it has expired."""
+    token = redis.get(TOKEN_KEY.format(subject=citizen.subject, jti=jti))
+    if token is None:
+        raise NotFound("No live token with this id; tokens expire after a few minutes.")
+    return token
