@@ -39,7 +39,8 @@ class RedisHolder:
         else:
             import fakeredis
 
-            client = fakeredis.FakeRedis(decode_responses=True)
+            # A server of its own: two apps in one process must not share state.
+            client = fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
         app.extensions["redis"] = client
 
     @staticmethod

@@ -141,7 +141,8 @@ class KeyRing:
         return [k for k in keys if k.retired_at is None or k.retired_at + self.token_lifetime > now]
 
     def jwks(self, now: datetime) -> dict[str, list[dict[str, str]]]:
-        return {"keys": [public_jwk(k.private_key.public_key(), k.kid) for k in self.published(now)]}
+        keys = self.published(now)
+        return {"keys": [public_jwk(k.private_key.public_key(), k.kid) for k in keys]}
 
     def rotate(self, now: datetime) -> SigningKey:
         """Start signing with a new key; the old ones retire now and are dropped once expired."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import json
 
 import jwt
 
@@ -42,15 +41,19 @@ def sign_code_token(
     lifetime_seconds: int,
     scope: str | None = None,
 ) -> SignedToken:
-    """Sign what a gate needs and nothing more: no ID number, no full name, no reasons."""
-    issued = now.replace(microsecond=0)
-    expires = issued + timedelta(seconds=lifetime_seconds)
+    """Sign what a gate needs and nothing more: no ID number, no full name, no reasons.
+
+    ``iat`` keeps milliseconds (RFC 7519 NumericDate may be fractional) so that an
+    online scan can tell exactly whether the code changed after the token was made.
+    """
+    issued = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    expires = issued.replace(microsecond=0) + timedelta(seconds=lifetime_seconds)
     # 48 random bits: unique per subject within a token's few minutes of life.
     jti = secrets.token_urlsafe(6)
     claims: dict[str, object] = {
         "iss": issuer,
         "sub": subject,
-        "iat": int(issued.timestamp()),
+        "iat": round(issued.timestamp(), 3),
         "exp": int(expires.timestamp()),
         "jti": jti,
         "hc": color,

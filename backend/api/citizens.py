@@ -79,10 +79,11 @@ def new_token(data):
     """Sign a short-lived token of the holder's current code, to show as a QR."""
     citizen = me()
     cfg = context.settings()
-    state, _ = current_code(citizen, now(), ruleset_cache(), context.redis())
+    stamped = now()
+    state, _ = current_code(citizen, stamped, ruleset_cache(), context.redis())
     signed = issue_code_token(
         citizen, state, keyring=context.keyring(), issuer=cfg.issuer,
-        lifetime_seconds=cfg.token_lifetime, now=now(), redis=context.redis(),
+        lifetime_seconds=cfg.token_lifetime, now=stamped, redis=context.redis(),
         scope=data.get("scope"),
     )
     return {

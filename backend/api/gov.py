@@ -10,14 +10,14 @@ from ..models import Role
 from ..services import context
 from ..services.codes import publish_changes
 from ..services.gov import import_records, set_area_risk
-from .common import iso, now, ruleset_cache
+from .common import now, ruleset_cache
 from .schemas import (
+    CODE_RE,
     AreaRiskResultSchema,
     AreaRiskSchema,
     GovRecordSchema,
     ImportRequestSchema,
     ImportResultSchema,
-    CODE_RE,
 )
 
 blp = Blueprint("gov", __name__, url_prefix="/api/v1/gov", description="Government data")
@@ -59,5 +59,5 @@ def put_area(data, area_code: str):
     publish_changes(context.redis(), changes)
     return {
         "area_code": level.area_code, "risk_level": level.risk_level,
-        "since": iso(level.since), "region": level.region, "recomputed": recomputed,
+        "since": level.since, "region": level.region, "recomputed": recomputed,
     }

@@ -41,12 +41,14 @@ class Questionnaire(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     travel: Mapped[list[QuestionnaireTravel]] = relationship(
-        back_populates="questionnaire", cascade="all, delete-orphan", order_by="QuestionnaireTravel.id"
+        back_populates="questionnaire",
+        cascade="all, delete-orphan",
+        order_by="QuestionnaireTravel.id",
     )
 
 
 class QuestionnaireTravel(db.Model):
-    """One stay in an area, kept in its own table so an area's change of risk finds its travellers."""
+    """One stay in an area, in its own table so an area's change of risk finds its travellers."""
 
     __tablename__ = "questionnaire_travel"
 

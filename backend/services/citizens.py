@@ -72,15 +72,18 @@ def submit_questionnaire(
         raise ValidationFailed("reported_at is in the future.",
                                fields={"reported_at": ["must not be in the future"]})
     if reported_at < now - timedelta(days=max_age_days):
-        raise ValidationFailed("reported_at is too old.",
-                               fields={"reported_at": [f"must be within the last {max_age_days} days"]})
+        raise ValidationFailed(
+            "reported_at is too old.",
+            fields={"reported_at": [f"must be within the last {max_age_days} days"]},
+        )
     reported_at = min(reported_at, now)
     travel_problems: dict[int, dict[str, list[str]]] = {}
     for i, stay in enumerate(data.get("travel", [])):
         if stay["to"] > reported_at + timedelta(seconds=clock_skew_seconds):
             travel_problems[i] = {"to": ["must not be after reported_at"]}
     if travel_problems:
-        raise ValidationFailed("A travel entry is in the future.", fields={"travel": travel_problems})
+        raise ValidationFailed("A travel entry is in the future.",
+                               fields={"travel": travel_problems})
 
     questionnaire = Questionnaire(
         citizen_id=citizen.id,
@@ -94,7 +97,7 @@ def submit_questionnaire(
             QuestionnaireTravel(
                 citizen_id=citizen.id,
                 area_code=stay["area_code"],
-                entered_at=stay["from"],
+                entered_at=stay["from_"],
                 left_at=min(stay["to"], reported_at),
             )
         )

@@ -9,6 +9,7 @@ online scans compare it with a token's ``iat``.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,13 +92,16 @@ def _store(
 
 
 def publish_changes(redis, changes: Sequence[CodeChange]) -> None:
-    """Tell online verifiers about new code versions (after the database commit)."""
+    """Tell online verifiers about new code versions; call after the database commit.
+
+    The change is stamped now, after the commit: a token signed from the old state
+    was stamped before it was read, hence before this, and is refused online.
+    """
     if not changes:
         return
+    ms = int(time.time() * 1000)
     pipe = redis.pipeline(transaction=False)
     for change in changes:
-        # Milliseconds: a scan refuses a token whose iat (seconds) is before the change.
-        ms = int(change.changed_at.timestamp() * 1000)
         pipe.hset(
             CODE_KEY.format(subject=change.subject),
             mapping={"v": change.version, "changed_ms": ms, "color": change.color},

@@ -65,7 +65,8 @@ def import_records(
             result.rejected.append(_rejection(index, messages))
             continue
         if row["occurred_at"] > now + timedelta(seconds=clock_skew_seconds):
-            result.rejected.append(_rejection(index, {"occurred_at": ["must not be in the future"]}))
+            problem = {"occurred_at": ["must not be in the future"]}
+            result.rejected.append(_rejection(index, problem))
             continue
         valid.append((index, row))
 

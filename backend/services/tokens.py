@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ..exceptions import NotFound
 from ..identity import mask_name
@@ -11,7 +10,7 @@ from ..keys import KeyRing
 from ..models import Citizen, CodeState
 from ..tokens import SignedToken, sign_code_token
 
-TOKEN_KEY = "hc:tok:{subject}:{jti}"
+TOKEN_KEY = "hc:tok:{subject}:{jti}"  # noqa: S105 (a Redis key pattern)
 
 
 def issue_code_token(
@@ -25,17 +24,18 @@ def issue_code_token(
     redis,
     scope: str | None = None,
 ) -> SignedToken:
-    # A token must not predate the change it reflects: online scans refuse tokens
-    # whose iat is before the code's last change (kept in milliseconds).
-    changed = math.ceil(state.changed_at.timestamp())
-    issued_at = max(now, datetime.fromtimestamp(changed, UTC))
+    """Sign ``state``; ``now`` must be taken *before* ``state`` was read.
+
+    Online scans refuse a token whose iat precedes the last published change of
+    the code, so stamping the read time errs on the side of refusing.
+    """
     signed = sign_code_token(
         key=keyring.active(),
         issuer=issuer,
         subject=citizen.subject,
         color=state.color,
         display_name=mask_name(citizen.name),
-        now=issued_at,
+        now=now,
         lifetime_seconds=lifetime_seconds,
         scope=scope,
     )
