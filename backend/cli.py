@@ -11,13 +11,13 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from .api.schemas import CODE_RE
 from .auth import issue_credential
 from .extensions import db
 from .models import Role
 from .services import context
 
 OPERATOR_ROLES = [Role.ADMIN, Role.OFFICIAL, Role.DATA_PROVIDER, Role.CREDIT_AUTHORITY]
-REGION_CODE = r"^[A-Za-z0-9_-]{1,32}$"
 
 
 @click.command("create-user")
@@ -27,11 +27,9 @@ REGION_CODE = r"^[A-Za-z0-9_-]{1,32}$"
 @with_appcontext
 def create_user(role: str, region: str | None, name: str | None) -> None:
     """Create an operator credential and print its bearer secret (shown once)."""
-    import re
-
     if role in (Role.OFFICIAL.value, Role.CREDIT_AUTHORITY.value) and not region:
         raise click.UsageError(f"--region is required for {role}")
-    if region is not None and not re.match(REGION_CODE, region):
+    if region is not None and not CODE_RE.match(region):
         raise click.UsageError("--region must be 1-32 letters, digits, '-' or '_'")
     _, secret = issue_credential(Role(role), region=region, name=name)
     db.session.commit()
@@ -67,3 +65,20 @@ def seed_demo() -> None:
 
 
 commands = [create_user, rotate_keys, seed_demo]
+
+
+@click.command("verify-audit")
+@with_appcontext
+def verify_audit() -> None:
+    """Check the audit log's hash chain; exit 1 at the first edited or removed entry."""
+    from .services.audit import verify_chain
+
+    checked, broken = verify_chain()
+    if broken is not None:
+        click.echo(f"audit log BROKEN at entry {broken.entry_id}: {broken.problem} "
+                   f"({checked} entries verified before it)")
+        raise SystemExit(1)
+    click.echo(f"audit log intact: {checked} entries")
+
+
+commands.append(verify_audit)

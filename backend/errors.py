@@ -25,8 +25,18 @@ def _flatten(messages: Any) -> dict[str, Any]:
     return out
 
 
+def _string_keys(value: Any) -> Any:
+    # marshmallow keys list items by int next to "_schema"; JSON wants (sortable) strings.
+    if isinstance(value, dict):
+        return {str(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_string_keys(v) for v in value]
+    return value
+
+
 def error_body(status: int, code: str, message: str, fields: dict | None = None, **extra: Any):
-    body = {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+    body = {"error": {"code": code, "message": message, "fields": _string_keys(fields or {}),
+                      **_string_keys(extra)}}
     response = jsonify(body)
     response.status_code = status
     return response

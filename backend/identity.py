@@ -13,7 +13,7 @@ import re
 import secrets
 from datetime import date
 
-_ID_RE = re.compile(r"^\d{17}[\dX]$")
+_ID_RE = re.compile(r"[0-9]{17}[0-9X]")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 
@@ -21,7 +21,7 @@ _CHECK = "10X98765432"
 def id_number_problem(raw: str) -> str | None:
     """Why ``raw`` is not a valid 18-character resident ID number, or None when it is."""
     value = raw.strip().upper()
-    if not _ID_RE.match(value):
+    if not _ID_RE.fullmatch(value):
         return "must be 18 characters: 17 digits and a check digit (0-9 or X)"
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

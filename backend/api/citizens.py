@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, url_for
-from flask_smorest import Blueprint
+from .base import Blueprint
 
 from ..auth import requires
 from ..models import Role

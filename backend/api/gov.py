@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from .base import Blueprint
 
 from ..auth import current_principal, requires
 from ..exceptions import ValidationFailed
@@ -49,7 +49,7 @@ def post_records(data):
 @blp.response(200, AreaRiskResultSchema)
 def put_area(data, area_code: str):
     """Set an area's risk level from ``since``; travellers' codes are recomputed."""
-    if not CODE_RE.match(area_code):
+    if not CODE_RE.match(area_code):  # CODE_RE is anchored with \Z
         raise ValidationFailed("Bad area code.", fields={"area_code": [
             "must be 1-32 letters, digits, '-' or '_'"]})
     level, recomputed, changes = set_area_risk(

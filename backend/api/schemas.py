@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
@@ -11,10 +12,10 @@ from risk import AREA_RISKS, SYMPTOMS, TEST_RESULTS
 
 from ..identity import id_number_problem
 
-CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-SOURCE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-REF_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
-PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+SOURCE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
+REF_RE = re.compile(r"[\x21-\x7e]{1,128}\Z")
+PHONE_RE = re.compile(r"\+?[0-9]{6,15}\Z")
 RECORD_KINDS = (
     "confirmed_case", "close_contact", "secondary_contact",
     "test_result", "quarantine_order", "vaccination",
@@ -40,8 +41,18 @@ class Name(fields.String):
         return text
 
 
+# Times outside this range are typos, and near years 1 or 9999 they overflow in UTC.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def _time(**kwargs: Any) -> fields.AwareDateTime:
-    return fields.AwareDateTime(format="iso", **kwargs)
+    return fields.AwareDateTime(
+        format="iso",
+        validate=validate.Range(min=EARLIEST, max=LATEST,
+                                error="must be between 2000-01-01 and 2100-01-01"),
+        **kwargs,
+    )
 
 
 class RegistrationSchema(Schema):

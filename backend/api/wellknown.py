@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import jsonify
-from flask_smorest import Blueprint
+from .base import Blueprint
 
 from ..services import context
 from .common import now
