@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import jsonify
-from .base import Blueprint
 
 from ..services import context
+from .base import Blueprint
 from .common import now
 
 blp = Blueprint("wellknown", __name__, url_prefix="/.well-known", description="Public keys")
