@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from . import citizens, gov, wellknown
+from . import citizens, gov, officials, wellknown
 
 
 def register_blueprints(api: Api) -> None:
-    for module in (wellknown, citizens, gov):
+    for module in (wellknown, citizens, gov, officials):
         api.register_blueprint(module.blp)

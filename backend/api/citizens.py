@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Response, url_for
-from .base import Blueprint
 
 from ..auth import requires
 from ..models import Role
@@ -12,6 +11,7 @@ from ..services import context
 from ..services.citizens import register_citizen, submit_questionnaire
 from ..services.codes import current_code, publish_changes
 from ..services.tokens import issue_code_token, stored_token
+from .base import Blueprint
 from .common import iso, language, me, now, ruleset_cache
 from .schemas import (
     CodeSchema,

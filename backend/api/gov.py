@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from .base import Blueprint
-
 from ..auth import current_principal, requires
 from ..exceptions import ValidationFailed
 from ..models import Role
 from ..services import context
 from ..services.codes import publish_changes
 from ..services.gov import import_records, set_area_risk
+from .base import Blueprint
 from .common import now, ruleset_cache
 from .schemas import (
     CODE_RE,

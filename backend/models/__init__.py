@@ -1,6 +1,7 @@
 """Health-side models. The credit store's models live in ``backend.credit`` on their own bind."""
 
 from .accounts import Credential, Role
+from .audit import AuditEntry
 from .citizens import Citizen, Questionnaire, QuestionnaireTravel
 from .codes import CodeState, RulesetVersion
 from .records import AreaRiskLevel, GovRecord
@@ -8,6 +9,7 @@ from .types import UTCDateTime, utcnow
 
 __all__ = [
     "AreaRiskLevel",
+    "AuditEntry",
     "Citizen",
     "CodeState",
     "Credential",

@@ -1,0 +1,80 @@
+"""Bodies of the officials' routes: rulesets and the audit log."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class DraftSchema(Schema):
+    rules = fields.List(fields.Raw(), required=True,
+                        metadata={"description": "rules as in risk/README.md"})
+    note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class RulesetSchema(Schema):
+    id = fields.Integer()
+    region = fields.String()
+    version = fields.Integer(allow_none=True)
+    status = fields.String(metadata={"enum": ["draft", "published"]})
+    rules = fields.List(fields.Raw())
+    note = fields.String()
+    created_at = fields.AwareDateTime()
+    published_at = fields.AwareDateTime(allow_none=True)
+
+
+class RulesetListSchema(Schema):
+    rulesets = fields.List(fields.Nested(RulesetSchema))
+
+
+class SimulationSchema(Schema):
+    ruleset_id = fields.Integer()
+    active_version = fields.Integer()
+    subjects = fields.Integer(metadata={"description": "people evaluated"})
+    changes = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                          metadata={"description": "counts by transition, e.g. green->yellow"})
+    unchanged = fields.Integer()
+    samples = fields.List(fields.Dict(), metadata={
+        "description": "a few people per transition: pseudonymous subject and new reasons"})
+    seconds = fields.Float()
+
+
+class PublicationSchema(Schema):
+    version = fields.Integer()
+    recomputed = fields.Integer()
+    changed = fields.Integer(metadata={"description": "codes whose color or reasons changed"})
+
+
+class RollbackSchema(Schema):
+    to_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class AuditQuerySchema(Schema):
+    action = fields.String(validate=validate.Length(max=64))
+    actor = fields.Integer(strict=False, validate=validate.Range(min=1))
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer()
+    at = fields.AwareDateTime()
+    actor_id = fields.Integer(allow_none=True)
+    actor_name = fields.String(allow_none=True)
+    role = fields.String()
+    region = fields.String(allow_none=True)
+    action = fields.String()
+    target = fields.String()
+    reason = fields.String(allow_none=True)
+    detail = fields.Dict()
+    hash = fields.String()
+    prev_hash = fields.String()
+
+
+class AuditPageSchema(Schema):
+    entries = fields.List(fields.Nested(AuditEntrySchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()

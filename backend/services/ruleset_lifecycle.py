@@ -1,0 +1,219 @@
+"""Officials steer a region's rules: draft -> simulate -> publish -> roll back.
+
+Simulation evaluates the draft and the active ruleset over the region's whole
+current population, batch by batch (one query per kind of row per batch), and
+writes nothing. Publishing stores the new version and recomputes every code of
+the region in one transaction: if anything fails, the old version stays active
+and no code changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from risk import CompiledRuleset, RulesetError, compile_ruleset, evaluate, parse_ruleset
+
+from ..exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from ..extensions import db
+from ..models import Citizen, RulesetVersion
+from .audit import Actor, record
+from .codes import CodeChange, recompute_codes
+from .facts import load_facts
+from .rulesets import DRAFT, PUBLISHED, active_ruleset, active_ruleset_row, latest_version
+
+BATCH = 1000
+SAMPLES_PER_TRANSITION = 5
+Progress = Callable[[int], None]
+
+
+def ruleset_problems(exc: RulesetError) -> ValidationFailed:
+    fields: dict[str, Any] = {}
+    for p in exc.problems:
+        if p.index is None:
+            fields.setdefault(p.field, []).append(p.message)
+        else:
+            rule = fields.setdefault("rules", {}).setdefault(str(p.index), {})
+            rule.setdefault(p.field, []).append(p.message)
+    return ValidationFailed(
+        "The ruleset is invalid; nothing was stored.", code="invalid_ruleset", fields=fields,
+        extra={"problems": [p.to_dict() for p in exc.problems]},
+    )
+
+
+def create_draft(actor: Actor, rules: list, note: str, now: datetime) -> RulesetVersion:
+    try:
+        parse_ruleset({"rules": rules})
+    except RulesetError as exc:
+        raise ruleset_problems(exc) from None
+    draft = RulesetVersion(region=actor.region, version=None, status=DRAFT, rules=rules,
+                           note=note, created_by=actor.id, created_at=now)
+    db.session.add(draft)
+    db.session.flush()
+    record(actor, "ruleset.draft", f"ruleset:{draft.id}", now=now, reason=note or None,
+           detail={"rules": len(rules)})
+    db.session.commit()
+    return draft
+
+
+def get_ruleset(actor: Actor, ruleset_id: int) -> RulesetVersion:
+    row = db.session.get(RulesetVersion, ruleset_id)
+    if row is None:
+        raise NotFound("No such ruleset.")
+    if row.region != actor.region:
+        raise Forbidden("This ruleset belongs to another region.")
+    return row
+
+
+def _compiled(row: RulesetVersion, version: int) -> CompiledRuleset:
+    return compile_ruleset(parse_ruleset({"rules": row.rules}, version=version))
+
+
+def population(region: str, batch: int = BATCH) -> Iterator[list[Citizen]]:
+    """The region's citizens in id order, a batch at a time (keyset pagination)."""
+    last_id = 0
+    while True:
+        people = db.session.execute(
+            select(Citizen).where(Citizen.region == region, Citizen.id > last_id)
+            .order_by(Citizen.id).limit(batch)
+        ).scalars().all()
+        if not people:
+            return
+        yield list(people)
+        last_id = people[-1].id
+
+
+@dataclass
+class Simulation:
+    subjects: int = 0
+    transitions: Counter = field(default_factory=Counter)
+    samples: dict[str, list[dict]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        changes = {k: v for k, v in sorted(self.transitions.items()) if "->" in k}
+        return {
+            "subjects": self.subjects,
+            "changes": changes,
+            "unchanged": self.transitions.get("unchanged", 0),
+            "samples": [s for group in self.samples.values() for s in group],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def simulate(
+    actor: Actor, ruleset_id: int, now: datetime, cache: dict, progress: Progress | None = None
+) -> Simulation:
+    """How the draft would change the region's codes right now; nothing is written."""
+    row = get_ruleset(actor, ruleset_id)
+    started = time.perf_counter()
+    draft = _compiled(row, row.version or 0)
+    current = active_ruleset(actor.region, cache)
+    result = Simulation()
+    for people in population(actor.region):
+        facts = load_facts(people, now)
+        for person in people:
+            before = evaluate(facts[person.id], current, now)
+            after = evaluate(facts[person.id], draft, now)
+            if before.color == after.color:
+                result.transitions["unchanged"] += 1
+                continue
+            key = f"{before.color}->{after.color}"
+            result.transitions[key] += 1
+            samples = result.samples.setdefault(key, [])
+            if len(samples) < SAMPLES_PER_TRANSITION:
+                samples.append({"subject": person.subject, "transition": key,
+                                "reasons": [r.to_dict() for r in after.reasons]})
+        result.subjects += len(people)
+        if progress:
+            progress(result.subjects)
+        db.session.expunge_all()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+@dataclass
+class Publication:
+    version: int
+    recomputed: int
+    changed: int
+    changes: list[CodeChange]
+
+
+def _publish(
+    actor: Actor, row: RulesetVersion, action: str, now: datetime, cache: dict,
+    detail: Mapping[str, Any], progress: Progress | None = None,
+) -> Publication:
+    """Make ``row`` the region's newest version and recompute every code, atomically."""
+    version = 0
+    try:
+        active_ruleset_row(actor.region)  # version 1 (the default) exists before any other
+        version = latest_version(actor.region) + 1
+        row.version, row.status, row.published_at = version, PUBLISHED, now
+        db.session.add(row)
+        db.session.flush()
+        recomputed, changes = 0, []
+        for people in population(actor.region):
+            _, batch_changes = recompute_codes(people, now, cache)
+            changes.extend(batch_changes)
+            recomputed += len(people)
+            if progress:
+                progress(recomputed)
+        record(actor, action, f"ruleset:{row.id}", now=now, reason=row.note or None,
+               detail={**detail, "version": version, "recomputed": recomputed,
+                       "changed": len(changes)})
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        cache.pop((actor.region, version), None)
+        raise Conflict("Another version was published at the same time; try again.",
+                       code="concurrent_publish") from None
+    except Exception:
+        db.session.rollback()
+        cache.pop((actor.region, version), None)
+        raise
+    return Publication(version, recomputed, len(changes), changes)
+
+
+def publish(actor: Actor, ruleset_id: int, now: datetime, cache: dict,
+            progress: Progress | None = None) -> Publication:
+    """Publish a draft: it becomes the region's next version."""
+    row = get_ruleset(actor, ruleset_id)
+    if row.status != DRAFT:
+        raise ValidationFailed("Only a draft can be published.", code="not_a_draft",
+                               fields={"id": [f"is already version {row.version}"]})
+    return _publish(actor, row, "ruleset.publish", now, cache, {"draft": ruleset_id}, progress)
+
+
+def rollback(actor: Actor, to_version: int, reason: str, now: datetime, cache: dict,
+             progress: Progress | None = None) -> Publication:
+    """Publish a new version whose rules equal those of ``to_version``."""
+    active_ruleset_row(actor.region)
+    old = db.session.execute(
+        select(RulesetVersion).where(RulesetVersion.region == actor.region,
+                                     RulesetVersion.version == to_version)
+    ).scalar_one_or_none()
+    if old is None:
+        raise ValidationFailed("No such version.", code="unknown_version",
+                               fields={"to_version": [f"version {to_version} does not exist"]})
+    copy = RulesetVersion(region=actor.region, status=DRAFT, rules=list(old.rules),
+                          note=reason or f"rollback to version {to_version}",
+                          created_by=actor.id, created_at=now)
+    return _publish(actor, copy, "ruleset.rollback", now, cache, {"to_version": to_version},
+                    progress)
+
+
+def list_rulesets(actor: Actor) -> list[RulesetVersion]:
+    active_ruleset_row(actor.region)
+    db.session.commit()
+    return list(db.session.execute(
+        select(RulesetVersion).where(RulesetVersion.region == actor.region)
+        .order_by(RulesetVersion.version.desc().nulls_first(), RulesetVersion.id.desc())
+    ).scalars())
