@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
 from sqlalchemy import select
 
 from .exceptions import Forbidden, Unauthorized
@@ -31,6 +32,7 @@ class Principal:
     region: str | None
     citizen_id: int | None
     name: str | None
+    checkpoint_id: int | None = None
 
 
 def new_secret() -> str:
@@ -47,29 +49,62 @@ def issue_credential(
     region: str | None = None,
     name: str | None = None,
     citizen_id: int | None = None,
+    checkpoint_id: int | None = None,
 ) -> tuple[Credential, str]:
     """Create a credential in the current session; returns it and its one-time secret."""
     secret = new_secret()
     cred = Credential(
         role=role.value, region=region, name=name, citizen_id=citizen_id,
-        secret_hash=hash_secret(secret),
+        checkpoint_id=checkpoint_id, secret_hash=hash_secret(secret),
     )
     db.session.add(cred)
     return cred, secret
 
 
-def authenticate(header: str | None) -> Principal:
+class DeviceCredentialCache:
+    """Scanning devices' credentials, kept in memory for ``ttl`` seconds.
+
+    The scan path then reads no table; the price is that revoking a device takes
+    effect within ``ttl`` seconds rather than at once.
+    """
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = ttl_seconds
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, secret_hash: str) -> Principal | None:
+        hit = self._entries.get(secret_hash)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
+    def put(self, secret_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[secret_hash] = (time.monotonic() + self.ttl, principal)
+
+
+def authenticate(header: str | None, cache: DeviceCredentialCache | None = None) -> Principal:
     if not header or not header.startswith("Bearer "):
         raise Unauthorized("Send 'Authorization: Bearer <secret>'.", code="unauthorized")
     secret = header[len("Bearer ") :].strip()
     if not secret or len(secret) > 200:
         raise Unauthorized("Unknown or revoked credential.")
+    secret_hash = hash_secret(secret)
+    if cache is not None and (cached := cache.get(secret_hash)) is not None:
+        return cached
     cred = db.session.execute(
-        select(Credential).where(Credential.secret_hash == hash_secret(secret))
+        select(Credential).where(Credential.secret_hash == secret_hash)
     ).scalar_one_or_none()
     if cred is None or cred.revoked_at is not None:
         raise Unauthorized("Unknown or revoked credential.")
-    return Principal(cred.id, Role(cred.role), cred.region, cred.citizen_id, cred.name)
+    principal = Principal(cred.id, Role(cred.role), cred.region, cred.citizen_id, cred.name,
+                          cred.checkpoint_id)
+    if cache is not None and principal.role is Role.CHECKPOINT_DEVICE:
+        cache.put(secret_hash, principal)
+    return principal
 
 
 def requires(*roles: Role) -> Callable[[F], F]:
@@ -79,7 +114,8 @@ def requires(*roles: Role) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate(request.headers.get("Authorization"))
+            principal = authenticate(request.headers.get("Authorization"),
+                                     current_app.extensions.get("device_cache"))
             if principal.role not in allowed:
                 raise Forbidden(
                     f"This needs the role {' or '.join(sorted(r.value for r in allowed))}."

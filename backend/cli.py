@@ -82,3 +82,34 @@ def verify_audit() -> None:
 
 
 commands.append(verify_audit)
+
+
+@click.command("drain-checkins")
+@click.option("--once", is_flag=True, help="Drain what is queued now, then stop.")
+@with_appcontext
+def drain_checkins(once: bool) -> None:
+    """Move scans from the Redis stream into the check-in table (the worker)."""
+    from .services.checkins import drain_all, drain_once
+
+    redis = context.redis()
+    if once:
+        click.echo(f"stored {drain_all(redis)} scan records")
+        return
+    click.echo("draining scans; Ctrl-C stops")
+    while True:
+        drain_once(redis, block_ms=1000)
+
+
+@click.command("purge-expired")
+@with_appcontext
+def purge_expired() -> None:
+    """Delete check-ins and questionnaires older than their retention; print the counts."""
+    from .services.checkins import purge_expired as purge
+
+    cfg = current_app.config
+    counts = purge(datetime.now(UTC), checkin_days=cfg["CHECKIN_RETENTION_DAYS"],
+                   questionnaire_days=cfg["QUESTIONNAIRE_RETENTION_DAYS"])
+    click.echo(" ".join(f"{name}={n}" for name, n in counts.items()))
+
+
+commands += [drain_checkins, purge_expired]

@@ -58,6 +58,20 @@ class Config:
         self.IMPORT_MAX_RECORDS = _env_int("IMPORT_MAX_RECORDS", 5000)
         self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 4 * 1024 * 1024)
         self.DISPLAY_TIMEZONE = os.environ.get("DISPLAY_TIMEZONE", "UTC")
+        # Checkpoints.
+        self.REPLAY_WINDOW_SECONDS = _env_int("REPLAY_WINDOW_SECONDS", 600)
+        self.VERIFIER_CLOCK_SKEW_SECONDS = _env_int("VERIFIER_CLOCK_SKEW_SECONDS", 5)
+        self.DEVICE_AUTH_CACHE_SECONDS = _env_int("DEVICE_AUTH_CACHE_SECONDS", 30)
+        self.POLICY_CACHE_SECONDS = _env_int("POLICY_CACHE_SECONDS", 30)
+        # "stream": scans go to a Redis stream drained by `flask drain-checkins`;
+        # "database": written synchronously (the default without a real Redis).
+        self.CHECKIN_SINK = os.environ.get("CHECKIN_SINK") or (
+            "stream" if self.REDIS_URL else "database"
+        )
+        self.TRACING_WINDOW_MINUTES = _env_int("TRACING_WINDOW_MINUTES", 60)
+        # Retention, enforced by `flask purge-expired`.
+        self.CHECKIN_RETENTION_DAYS = _env_int("CHECKIN_RETENTION_DAYS", 28)
+        self.QUESTIONNAIRE_RETENTION_DAYS = _env_int("QUESTIONNAIRE_RETENTION_DAYS", 28)
         self.TESTING = False
 
         # flask-smorest: the OpenAPI document is the reference for clients.

@@ -55,6 +55,8 @@ def migrated(instance_dir: Path) -> Path:
     _reset_databases(app)
     with app.app_context():
         upgrade()
+        for engine in db.engines.values():
+            engine.dispose()
     return instance_dir
 
 
@@ -62,12 +64,16 @@ def _clean_tables(app: Flask) -> None:
     with app.app_context():
         for bind_key in (None, "credit"):
             engine = db.engines[bind_key]
-            names = set(inspect(engine).get_table_names()) - {"alembic_version"}
-            meta = MetaData()
-            meta.reflect(bind=engine, only=sorted(names))
+            names = sorted(set(inspect(engine).get_table_names()) - {"alembic_version"})
+            if not names:
+                continue
             with engine.begin() as conn:
-                for table in reversed(meta.sorted_tables):
-                    conn.execute(table.delete())
+                if engine.dialect.name == "postgresql":
+                    quoted = ", ".join(f'"{n}"' for n in names)
+                    conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+                else:  # SQLite does not enforce foreign keys here: any order will do
+                    for name in names:
+                        conn.execute(text(f'DELETE FROM "{name}"'))  # noqa: S608
         if app.config["REDIS_URL"]:
             app.extensions["redis"].flushdb()
 
@@ -79,6 +85,9 @@ def app(migrated: Path) -> Iterator[Flask]:
     with app.app_context():
         db.session.remove()
     _clean_tables(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()  # each test's app has its own pool; close it
 
 
 @pytest.fixture
@@ -139,3 +148,12 @@ def now() -> datetime:
 def table_count(app: Flask, table: str) -> int:
     with app.app_context():
         return db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
+
+
+def settle_scans(app: Flask) -> None:
+    """With the stream sink (real Redis), run the worker once so check-ins are in the table."""
+    if app.config["CHECKIN_SINK"] == "stream":
+        from backend.services.checkins import drain_all
+
+        with app.app_context():
+            drain_all(app.extensions["redis"], consumer="test-worker")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from . import citizens, gov, officials, wellknown
+from . import citizens, gov, officials, tracing, wellknown
 
 
 def register_blueprints(api: Api) -> None:
-    for module in (wellknown, citizens, gov, officials):
+    from checkpoints import api as checkpoint_api
+
+    for module in (wellknown, citizens, gov, officials, tracing, checkpoint_api):
         api.register_blueprint(module.blp)

@@ -2,6 +2,7 @@
 
 from .accounts import Credential, Role
 from .audit import AuditEntry
+from .checkpoints import CATEGORIES, CheckIn, Checkpoint, RefusalCount, ScanReceipt
 from .citizens import Citizen, Questionnaire, QuestionnaireTravel
 from .codes import CodeState, RulesetVersion
 from .records import AreaRiskLevel, GovRecord
@@ -10,6 +11,11 @@ from .types import UTCDateTime, utcnow
 __all__ = [
     "AreaRiskLevel",
     "AuditEntry",
+    "CATEGORIES",
+    "CheckIn",
+    "Checkpoint",
+    "RefusalCount",
+    "ScanReceipt",
     "Citizen",
     "CodeState",
     "Credential",

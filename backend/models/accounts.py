@@ -31,5 +31,6 @@ class Credential(db.Model):
     # SHA-256 of a 256-bit random secret: a slow hash adds nothing for random secrets.
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

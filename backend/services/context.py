@@ -7,8 +7,11 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
+from ..auth import DeviceCredentialCache
 from ..identity import IdentityKeys
 from ..keys import KeyRing
+from .checkpoints import PolicyCache
+from .scans import LocalKeys, ScanContext
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ def init_services(app: Flask) -> None:
     )
     app.extensions["identity_keys"] = None
     app.extensions["ruleset_cache"] = {}
+    app.extensions["device_cache"] = DeviceCredentialCache(app.config["DEVICE_AUTH_CACHE_SECONDS"])
+    app.extensions["policy_cache"] = PolicyCache(app.config["POLICY_CACHE_SECONDS"])
+    app.extensions["local_keys"] = LocalKeys(app.extensions["keyring"], app.config["ISSUER_ID"])
 
 
 def keyring() -> KeyRing:
@@ -72,3 +78,19 @@ def settings() -> Settings:
 
 def redis():
     return current_app.extensions["redis"]
+
+
+def scan_context() -> ScanContext:
+    """Built on first use: it registers the scan script with this app's Redis."""
+    ctx = current_app.extensions.get("scan_context")
+    if ctx is None:
+        c = current_app.config
+        ctx = ScanContext(
+            redis=redis(),
+            local_issuer=c["ISSUER_ID"],
+            replay_window_seconds=c["REPLAY_WINDOW_SECONDS"],
+            clock_skew_seconds=c["VERIFIER_CLOCK_SKEW_SECONDS"],
+            write_stream=c["CHECKIN_SINK"] == "stream",
+        )
+        current_app.extensions["scan_context"] = ctx
+    return ctx

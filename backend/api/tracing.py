@@ -1,0 +1,74 @@
+"""Contact tracing for officials: leads from check-ins, and importing them as contacts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from marshmallow import Schema, fields, validate
+
+from ..auth import requires
+from ..models import Role
+from ..services import context
+from ..services.codes import publish_changes
+from ..services.tracing import find_case, find_leads, import_leads
+from .auditing import current_actor
+from .base import Blueprint
+from .common import now, ruleset_cache
+
+blp = Blueprint("tracing", __name__, url_prefix="/api/v1/tracing", description="Tracing")
+
+
+class CaseSchema(Schema):
+    subject = fields.String(validate=validate.Length(min=1, max=32))
+    id_number = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class TracingRequestSchema(Schema):
+    case = fields.Nested(CaseSchema, required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
+    window_minutes = fields.Integer(strict=True, load_default=None,
+                                    validate=validate.Range(min=1, max=1440))
+    days = fields.Integer(strict=True, load_default=14, validate=validate.Range(min=1, max=28))
+
+
+class LeadsSchema(Schema):
+    case_visits = fields.Integer()
+    leads = fields.List(fields.Dict())
+
+
+class TracingImportSchema(Schema):
+    leads = fields.List(fields.Dict())
+    accepted = fields.Integer()
+    duplicates = fields.Integer()
+    recomputed = fields.Integer()
+
+
+def _options(data) -> dict:
+    minutes = data.get("window_minutes") or current_app.config["TRACING_WINDOW_MINUTES"]
+    return {"issuer": current_app.config["ISSUER_ID"], "window": timedelta(minutes=minutes),
+            "days": data["days"], "reason": data["reason"], "now": now()}
+
+
+@blp.post("/leads")
+@requires(Role.OFFICIAL)
+@blp.arguments(TracingRequestSchema)
+@blp.response(200, LeadsSchema)
+def leads(data):
+    """People checked in at the case's checkpoints near the case's visits (audited)."""
+    case = find_case(data["case"], context.identity_keys())
+    visits, found = find_leads(current_actor(), case, **_options(data))
+    return {"case_visits": visits, "leads": [lead.to_dict() for lead in found]}
+
+
+@blp.post("/import")
+@requires(Role.OFFICIAL)
+@blp.arguments(TracingRequestSchema)
+@blp.response(200, TracingImportSchema)
+def import_(data):
+    """Import the leads as secondary contacts; their codes are recomputed."""
+    case = find_case(data["case"], context.identity_keys())
+    result = import_leads(current_actor(), case, ruleset_cache=ruleset_cache(), **_options(data))
+    publish_changes(context.redis(), result.changes)
+    return {"leads": [lead.to_dict() for lead in result.leads], "accepted": result.accepted,
+            "duplicates": result.duplicates, "recomputed": result.recomputed}

@@ -1,0 +1,68 @@
+"""Checkpoints, their check-ins (kept only for the retention period) and refusal counts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+CATEGORIES = ("venue", "school", "residential", "workplace", "transit", "rail", "air", "hotel")
+
+
+class Checkpoint(db.Model):
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    category: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str] = mapped_column(String(32), index=True)
+    admits: Mapped[list] = mapped_column(JSON)
+    # None: every trusted issuer is accepted.
+    issuers: Mapped[list | None] = mapped_column(JSON)
+    # The official's credential id; no foreign key, since devices' credentials point here.
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CheckIn(db.Model):
+    """An admitted scan: who (pseudonymous), where, when. Purged after the retention period."""
+
+    __tablename__ = "check_ins"
+    __table_args__ = (Index("ix_check_ins_checkpoint_at", "checkpoint_id", "scanned_at"),
+                      Index("ix_check_ins_subject_at", "issuer", "subject", "scanned_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scan_id: Mapped[str] = mapped_column(String(64), unique=True)
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id"))
+    issuer: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(32))
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    offline: Mapped[bool] = mapped_column(default=False)
+
+
+class ScanReceipt(db.Model):
+    """That an offline scan id was received, so a second upload stores nothing twice."""
+
+    __tablename__ = "scan_receipts"
+
+    scan_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class RefusalCount(db.Model):
+    """Refusals are only counted: per checkpoint, day and reason; nothing about the person."""
+
+    __tablename__ = "refusal_counts"
+    __table_args__ = (UniqueConstraint("checkpoint_id", "day", "reason"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id"))
+    day: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer, default=0)

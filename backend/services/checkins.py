@@ -1,0 +1,137 @@
+"""Storing check-ins and refusal counts, draining the scan stream, purging old data.
+
+Online scans do not write to the database: the scan's Lua script appends an
+admitted scan (or a refusal count) to a Redis stream, and ``drain_once`` moves
+entries into the tables in batches, acknowledging them only after the commit, so
+an entry survives a worker that dies half way (another worker claims it).
+With no real Redis (the embedded default) scans are written synchronously instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from ..extensions import db
+from ..models import CheckIn, Questionnaire, QuestionnaireTravel, RefusalCount, ScanReceipt
+
+STREAM = "hc:scans"
+GROUP = "checkin-writers"
+CLAIM_IDLE_MS = 60_000
+RefusalKey = tuple[int, date, str]
+
+
+def _insert(model):
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)
+
+
+def insert_checkins(rows: list[Mapping]) -> None:
+    """Insert check-ins; a scan id already stored is skipped (idempotent)."""
+    if rows:
+        db.session.execute(_insert(CheckIn).on_conflict_do_nothing(index_elements=["scan_id"]),
+                           list(rows))
+
+
+def add_refusals(counts: Mapping[RefusalKey, int]) -> None:
+    if not counts:
+        return
+    stmt = _insert(RefusalCount)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["checkpoint_id", "day", "reason"],
+        set_={"count": RefusalCount.count + stmt.excluded.count},
+    )
+    db.session.execute(stmt, [{"checkpoint_id": cp, "day": day, "reason": reason, "count": n}
+                              for (cp, day, reason), n in counts.items()])
+
+
+def checkin_row(scan_id: str, checkpoint_id: int, issuer: str, subject: str,
+                scanned_at: datetime, received_at: datetime, offline: bool = False) -> dict:
+    return {"scan_id": scan_id, "checkpoint_id": checkpoint_id, "issuer": issuer,
+            "subject": subject, "scanned_at": scanned_at, "received_at": received_at,
+            "offline": offline}
+
+
+def ensure_group(redis) -> None:
+    try:
+        redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except Exception as exc:  # BUSYGROUP: it exists already
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def drain_once(redis, *, consumer: str | None = None, count: int = 1000,
+               block_ms: int | None = None) -> int:
+    """Move up to ``count`` stream entries into the database; returns how many."""
+    ensure_group(redis)
+    consumer = consumer or consumer_name()
+    # Entries a dead worker read but never acknowledged.
+    claimed = redis.xautoclaim(STREAM, GROUP, consumer, CLAIM_IDLE_MS, "0-0", count=count)
+    entries = list(claimed[1]) if claimed else []
+    if not entries:
+        mine = redis.xreadgroup(GROUP, consumer, {STREAM: "0"}, count=count)
+        entries = [e for e in (mine[0][1] if mine else []) if e[1]]
+    if not entries:
+        fresh = redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=block_ms)
+        entries = list(fresh[0][1]) if fresh else []
+    if not entries:
+        return 0
+    now = datetime.now(UTC)
+    rows, refusals = [], Counter()
+    for _, fields in entries:
+        at = datetime.fromtimestamp(int(fields["at"]) / 1000, UTC)
+        if fields.get("type") == "refusal":
+            refusals[(int(fields["checkpoint"]), at.date(), fields["reason"])] += 1
+        else:
+            rows.append(checkin_row(fields["scan_id"], int(fields["checkpoint"]), fields["iss"],
+                                    fields["sub"], at, now))
+    insert_checkins(rows)
+    add_refusals(refusals)
+    db.session.commit()
+    ids = [entry_id for entry_id, _ in entries]
+    redis.xack(STREAM, GROUP, *ids)
+    redis.xdel(STREAM, *ids)
+    return len(entries)
+
+
+def drain_all(redis, *, consumer: str | None = None) -> int:
+    total = 0
+    while moved := drain_once(redis, consumer=consumer):
+        total += moved
+    return total
+
+
+def purge_expired(now: datetime, *, checkin_days: int, questionnaire_days: int
+                  ) -> dict[str, int]:
+    """Delete check-ins, offline receipts and questionnaires older than their retention."""
+    checkin_cutoff = now - timedelta(days=checkin_days)
+    q_cutoff = now - timedelta(days=questionnaire_days)
+    counts = {
+        "check_ins": db.session.execute(
+            delete(CheckIn).where(CheckIn.scanned_at < checkin_cutoff)).rowcount,
+        "scan_receipts": db.session.execute(
+            delete(ScanReceipt).where(ScanReceipt.received_at < checkin_cutoff)).rowcount,
+    }
+    old = select(Questionnaire.id).where(Questionnaire.reported_at < q_cutoff)
+    db.session.execute(delete(QuestionnaireTravel).where(
+        QuestionnaireTravel.questionnaire_id.in_(old)))
+    counts["questionnaires"] = db.session.execute(
+        delete(Questionnaire).where(Questionnaire.reported_at < q_cutoff)).rowcount
+    db.session.commit()
+    return counts
+
+
+def refusal_counter(entries: Iterable[tuple[int, datetime, str]]) -> Counter:
+    return Counter((cp, at.date(), reason) for cp, at, reason in entries)

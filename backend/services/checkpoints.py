@@ -1,0 +1,95 @@
+"""Registering checkpoints and their scanning devices; the policy a gate applies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from checkpoints.verifier import Policy
+
+from ..auth import issue_credential
+from ..exceptions import Forbidden, NotFound
+from ..extensions import db
+from ..models import Checkpoint, Role
+from .audit import Actor, record
+
+# Transport categories admit only passes for their own category (``scp``), see issue on passes.
+TRAVEL_CATEGORIES = frozenset({"rail", "air", "hotel"})
+
+
+def create_checkpoint(actor: Actor, data: Mapping[str, Any], now: datetime) -> Checkpoint:
+    if data["region"] != actor.region:
+        raise Forbidden("Officials register checkpoints in their own region only.",
+                        fields={"region": [f"must be {actor.region}"]})
+    checkpoint = Checkpoint(name=data["name"], category=data["category"], region=data["region"],
+                            admits=sorted(set(data["admits"])), issuers=data.get("issuers"),
+                            created_by=actor.id, created_at=now)
+    db.session.add(checkpoint)
+    db.session.flush()
+    record(actor, "checkpoint.create", f"checkpoint:{checkpoint.id}", now=now,
+           detail={"name": checkpoint.name, "category": checkpoint.category,
+                   "admits": checkpoint.admits})
+    db.session.commit()
+    return checkpoint
+
+
+def get_checkpoint(actor: Actor, checkpoint_id: int) -> Checkpoint:
+    checkpoint = db.session.get(Checkpoint, checkpoint_id)
+    if checkpoint is None:
+        raise NotFound("No such checkpoint.")
+    if checkpoint.region != actor.region:
+        raise Forbidden("This checkpoint belongs to another region.")
+    return checkpoint
+
+
+def list_checkpoints(actor: Actor) -> list[Checkpoint]:
+    return list(db.session.execute(
+        select(Checkpoint).where(Checkpoint.region == actor.region).order_by(Checkpoint.id)
+    ).scalars())
+
+
+def add_device(actor: Actor, checkpoint_id: int, name: str | None, now: datetime
+               ) -> tuple[int, str]:
+    checkpoint = get_checkpoint(actor, checkpoint_id)
+    cred, secret = issue_credential(Role.CHECKPOINT_DEVICE, region=checkpoint.region,
+                                    name=name or f"device of {checkpoint.name}",
+                                    checkpoint_id=checkpoint.id)
+    db.session.flush()
+    record(actor, "checkpoint.device", f"checkpoint:{checkpoint.id}/device:{cred.id}", now=now)
+    db.session.commit()
+    return cred.id, secret
+
+
+def policy_of(checkpoint: Checkpoint) -> Policy:
+    return Policy(
+        admits=frozenset(checkpoint.admits),
+        category=checkpoint.category,
+        issuers=frozenset(checkpoint.issuers) if checkpoint.issuers is not None else None,
+        required_scope=None,
+    )
+
+
+class PolicyCache:
+    """Checkpoint policies kept in memory for a few seconds: the scan path reads no table."""
+
+    def __init__(self, ttl_seconds: float = 30.0) -> None:
+        self.ttl = ttl_seconds
+        self._entries: dict[int, tuple[float, Policy, str]] = {}
+
+    def get(self, checkpoint_id: int) -> tuple[Policy, str]:
+        hit = self._entries.get(checkpoint_id)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        checkpoint = db.session.get(Checkpoint, checkpoint_id)
+        if checkpoint is None:
+            raise NotFound("This device's checkpoint no longer exists.")
+        policy = policy_of(checkpoint)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[checkpoint_id] = (now + self.ttl, policy, checkpoint.region)
+        return policy, checkpoint.region

@@ -1,0 +1,212 @@
+"""Scanning: the online scan path, offline uploads and the offline bundle.
+
+The online path is the product's hottest: the pure verifier decides everything
+it can from the token, keys and policy; then one Redis round trip (a Lua script)
+checks that the holder's code has not changed since ``iat``, applies the replay
+rule and appends the admitted scan to the check-in stream.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+
+from checkpoints.verifier import KeySet, Policy, ScanDecision, verify
+
+from ..extensions import db
+from ..keys import KeyRing
+from ..models import ScanReceipt
+from .checkins import STREAM, add_refusals, checkin_row, insert_checkins
+from .codes import CHANGES_KEY, CODE_KEY
+
+SEEN_KEY = "hc:seen:{issuer}:{subject}:{jti}"
+NO_STATUS_KEY = "hc:code:-"  # other issuers' codes: no status here, the short lifetime rules
+
+_SCAN_LUA = """
+local changed = redis.call('HGET', KEYS[1], 'changed_ms')
+if changed and tonumber(changed) > tonumber(ARGV[1]) then return 'code_changed' end
+local seen = redis.call('GET', KEYS[2])
+if seen and seen ~= ARGV[2] then return 'replayed' end
+if not seen then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end
+if ARGV[4] == '1' then
+  redis.call('XADD', KEYS[3], '*', 'scan_id', ARGV[5], 'checkpoint', ARGV[2],
+             'iss', ARGV[6], 'sub', ARGV[7], 'at', ARGV[8])
+end
+return 'ok'
+"""
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+class LocalKeys:
+    """This deployment's published keys as a verifier KeySet, rebuilt only when they change."""
+
+    def __init__(self, keyring: KeyRing, issuer: str) -> None:
+        self.keyring, self.issuer = keyring, issuer
+        self._kids: tuple[str, ...] = ()
+        self._keys = KeySet()
+
+    def keyset(self, now: datetime) -> KeySet:
+        published = self.keyring.published(now)
+        kids = tuple(k.kid for k in published)
+        if kids != self._kids:
+            self._keys = KeySet({(self.issuer, k.kid): k.private_key.public_key()
+                                 for k in published})
+            self._kids = kids
+        return self._keys
+
+
+@dataclass
+class ScanContext:
+    """What the scan path needs, gathered once per app."""
+
+    redis: Any
+    local_issuer: str
+    replay_window_seconds: int
+    clock_skew_seconds: int
+    write_stream: bool  # False: write check-ins to the database synchronously
+    script: Any = None
+
+    def __post_init__(self) -> None:
+        self.script = self.redis.register_script(_SCAN_LUA)
+
+
+def scan_online(
+    token: Any, *, checkpoint_id: int, policy: Policy, keys: KeySet, ctx: ScanContext,
+    now: datetime, scan_id: str | None = None, scanned_at: datetime | None = None,
+) -> ScanDecision:
+    at = scanned_at if scanned_at is not None else now
+    decision = verify(token, keys, policy, now, None, clock_skew_seconds=ctx.clock_skew_seconds)
+    if not decision.admitted:
+        _count_refusal(ctx, checkpoint_id, at, decision.reason)
+        return decision
+    scan_id = scan_id or secrets.token_hex(12)
+    code_key = (CODE_KEY.format(subject=decision.subject)
+                if decision.issuer == ctx.local_issuer else NO_STATUS_KEY)
+    seen_key = SEEN_KEY.format(issuer=decision.issuer, subject=decision.subject,
+                               jti=decision.jti)
+    outcome = ctx.script(
+        keys=[code_key, seen_key, STREAM],
+        args=[int((decision.issued_at or 0) * 1000), checkpoint_id, ctx.replay_window_seconds,
+              "1" if ctx.write_stream else "0", scan_id, decision.issuer, decision.subject,
+              _ms(at)],
+    )
+    if outcome != "ok":
+        decision = decision.refused(outcome)
+        _count_refusal(ctx, checkpoint_id, at, decision.reason)
+        return decision
+    if not ctx.write_stream:
+        insert_checkins([checkin_row(scan_id, checkpoint_id, decision.issuer, decision.subject,
+                                     at, now)])
+        db.session.commit()
+    return decision
+
+
+def _count_refusal(ctx: ScanContext, checkpoint_id: int, at: datetime, reason: str) -> None:
+    if ctx.write_stream:
+        ctx.redis.xadd(STREAM, {"type": "refusal", "checkpoint": checkpoint_id,
+                                "reason": reason, "at": _ms(at)})
+    else:
+        add_refusals({(checkpoint_id, at.date(), reason): 1})
+        db.session.commit()
+
+
+@dataclass
+class UploadResult:
+    accepted: int = 0
+    duplicates: int = 0
+    checkins: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def upload_offline(
+    scans: Sequence[Any], *, row_schema: Schema, checkpoint_id: int, policy: Policy,
+    keys: KeySet, now: datetime, clock_skew_seconds: int, max_age_days: int,
+) -> UploadResult:
+    """Store scans a gate made offline, each scan id once, in one transaction.
+
+    A scan the gate admitted becomes a check-in when its token verifies at the
+    time it was scanned; anything else is only counted, by the server's reason.
+    """
+    result = UploadResult()
+    rows: list[tuple[int, dict]] = []
+    for index, raw in enumerate(scans):
+        try:
+            row = row_schema.load(raw)
+        except ValidationError as err:
+            result.rejected.append({"index": index, "error": "invalid scan",
+                                    "fields": err.messages})
+            continue
+        at = row["scanned_at"]
+        if at > now + timedelta(seconds=clock_skew_seconds) or at < now - timedelta(
+                days=max_age_days):
+            result.rejected.append({"index": index, "error": "scanned_at out of range",
+                                    "fields": {"scanned_at": [
+                                        f"must be within the last {max_age_days} days"]}})
+            continue
+        rows.append((index, row))
+    ids = [row["scan_id"] for _, row in rows]
+    known = set()
+    for i in range(0, len(ids), 500):
+        known.update(db.session.execute(
+            select(ScanReceipt.scan_id).where(ScanReceipt.scan_id.in_(ids[i:i + 500]))
+        ).scalars())
+    checkins, refusals, receipts = [], Counter(), []
+    for _, row in rows:
+        if row["scan_id"] in known:
+            result.duplicates += 1
+            continue
+        known.add(row["scan_id"])
+        receipts.append(ScanReceipt(scan_id=row["scan_id"], checkpoint_id=checkpoint_id,
+                                    received_at=now))
+        at = row["scanned_at"]
+        decision = verify(row["token"], keys, policy, at, None,
+                          clock_skew_seconds=clock_skew_seconds)
+        if row["decision"] == "admit" and decision.subject is not None and decision.admitted:
+            checkins.append(checkin_row(row["scan_id"], checkpoint_id, decision.issuer,
+                                        decision.subject, at, now, offline=True))
+        else:
+            reason = decision.reason if not decision.admitted else "refused_by_gate"
+            refusals[(checkpoint_id, at.date(), reason)] += 1
+        result.accepted += 1
+    db.session.add_all(receipts)
+    insert_checkins(checkins)
+    add_refusals(refusals)
+    db.session.commit()
+    result.checkins = len(checkins)
+    return result
+
+
+def build_bundle(
+    *, keys_by_issuer: Mapping[str, Mapping[str, Any]], policy: Policy, redis, cursor: int | None,
+    now: datetime, local_issuer: str, token_lifetime: int, clock_skew_seconds: int,
+) -> dict[str, Any]:
+    """Keys, status deltas since ``cursor`` and the policy, for a gate working offline.
+
+    A change older than a token's lifetime cannot affect any token still valid,
+    so deltas never reach further back than that: the bundle stays small.
+    """
+    floor = _ms(now) - (token_lifetime + clock_skew_seconds) * 1000
+    start = max(cursor or 0, floor)
+    entries = redis.zrangebyscore(CHANGES_KEY, start, "+inf", withscores=True)
+    changes = [{"iss": local_issuer, "sub": member, "changed_ms": int(score)}
+               for member, score in entries]
+    next_cursor = max([start] + [c["changed_ms"] for c in changes])
+    return {
+        "issued_at": now.isoformat(),
+        "keys": dict(keys_by_issuer),
+        "status": {"changes": changes, "revoked": []},
+        "status_cursor": str(next_cursor),
+        "policy": policy.to_dict(),
+        "clock_skew_seconds": clock_skew_seconds,
+    }
+

@@ -1,0 +1,127 @@
+"""HTTP side of checkpoints: registration by officials, scans and bundles by devices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+
+from backend.api.auditing import current_actor
+from backend.api.base import Blueprint
+from backend.api.common import now
+from backend.auth import current_principal, requires
+from backend.exceptions import Forbidden, ValidationFailed
+from backend.models import Role
+from backend.services import context
+from backend.services.checkpoints import add_device, create_checkpoint, list_checkpoints
+from backend.services.scans import build_bundle, scan_online, upload_offline
+
+from .schemas import (
+    BundleQuerySchema,
+    BundleSchema,
+    CheckpointListSchema,
+    CheckpointOutSchema,
+    CheckpointSchema,
+    DeviceOutSchema,
+    DeviceSchema,
+    OfflineScanSchema,
+    ScanBatchResultSchema,
+    ScanBatchSchema,
+    ScanResultSchema,
+    ScanSchema,
+)
+
+blp = Blueprint("checkpoints", __name__, url_prefix="/api/v1", description="Checkpoints")
+OFFLINE_ROW = OfflineScanSchema()
+
+
+def _device_checkpoint() -> int:
+    checkpoint_id = current_principal().checkpoint_id
+    if checkpoint_id is None:
+        raise Forbidden("This credential is not a checkpoint device.")
+    return checkpoint_id
+
+
+@blp.post("/checkpoints")
+@requires(Role.OFFICIAL)
+@blp.arguments(CheckpointSchema)
+@blp.response(201, CheckpointOutSchema)
+def register(data):
+    """Register a checkpoint of the caller's region with the colors it admits."""
+    return create_checkpoint(current_actor(), data, now())
+
+
+@blp.get("/checkpoints")
+@requires(Role.OFFICIAL)
+@blp.response(200, CheckpointListSchema)
+def index():
+    return {"checkpoints": list_checkpoints(current_actor())}
+
+
+@blp.post("/checkpoints/<int:checkpoint_id>/devices")
+@requires(Role.OFFICIAL)
+@blp.arguments(DeviceSchema)
+@blp.response(201, DeviceOutSchema)
+def new_device(data, checkpoint_id: int):
+    """A scanning device for the checkpoint; the answer holds its secret, shown once."""
+    device_id, secret = add_device(current_actor(), checkpoint_id, data.get("name"), now())
+    return {"device_id": device_id, "token": secret}
+
+
+@blp.post("/scans")
+@requires(Role.CHECKPOINT_DEVICE)
+@blp.arguments(ScanSchema)
+@blp.response(200, ScanResultSchema)
+def scan(data):
+    """Verify a scanned token online. A refusal is a 200 with its reason code."""
+    checkpoint_id = _device_checkpoint()
+    at = now()
+    scanned_at = data.get("scanned_at")
+    skew = timedelta(seconds=current_app.config["CLOCK_SKEW_SECONDS"])
+    if scanned_at is not None and abs(scanned_at - at) > skew:
+        raise ValidationFailed("scanned_at is too far from now for an online scan.",
+                               fields={"scanned_at": ["use /scans/batch for offline scans"]})
+    policy, _ = current_app.extensions["policy_cache"].get(checkpoint_id)
+    decision = scan_online(
+        data["token"], checkpoint_id=checkpoint_id, policy=policy,
+        keys=current_app.extensions["local_keys"].keyset(at), ctx=context.scan_context(),
+        now=at, scan_id=data.get("scan_id"), scanned_at=scanned_at,
+    )
+    return decision.public()
+
+
+@blp.post("/scans/batch")
+@requires(Role.CHECKPOINT_DEVICE)
+@blp.arguments(ScanBatchSchema)
+@blp.response(200, ScanBatchResultSchema)
+def batch(data):
+    """Upload scans made offline; ``scan_id`` makes a second upload store nothing twice."""
+    checkpoint_id = _device_checkpoint()
+    at = now()
+    policy, _ = current_app.extensions["policy_cache"].get(checkpoint_id)
+    result = upload_offline(
+        data["scans"], row_schema=OFFLINE_ROW, checkpoint_id=checkpoint_id, policy=policy,
+        keys=current_app.extensions["local_keys"].keyset(at), now=at,
+        clock_skew_seconds=current_app.config["CLOCK_SKEW_SECONDS"],
+        max_age_days=current_app.config["CHECKIN_RETENTION_DAYS"],
+    )
+    return result
+
+
+@blp.get("/checkpoints/bundle")
+@requires(Role.CHECKPOINT_DEVICE)
+@blp.arguments(BundleQuerySchema, location="query")
+@blp.response(200, BundleSchema)
+def bundle(query):
+    """Everything a gate needs to verify offline: keys, status deltas, its policy."""
+    checkpoint_id = _device_checkpoint()
+    at = now()
+    cfg = current_app.config
+    policy, _ = current_app.extensions["policy_cache"].get(checkpoint_id)
+    cursor = int(query["cursor"]) if query.get("cursor") else None
+    return build_bundle(
+        keys_by_issuer={cfg["ISSUER_ID"]: context.keyring().jwks(at)}, policy=policy,
+        redis=context.redis(), cursor=cursor, now=at, local_issuer=cfg["ISSUER_ID"],
+        token_lifetime=cfg["TOKEN_LIFETIME_SECONDS"],
+        clock_skew_seconds=cfg["VERIFIER_CLOCK_SKEW_SECONDS"],
+    )

@@ -1,0 +1,48 @@
+"""The offline bundle a gate downloads: trusted keys, code-status deltas and its policy.
+
+Shape (JSON)::
+
+    {"issued_at": "2026-11-27T08:00:00+00:00",
+     "keys": {"<issuer>": {"keys": [<JWK>, ...]}, ...},
+     "status": {"changes": [{"iss": ..., "sub": ..., "changed_ms": ...}],
+                "revoked": [{"iss": ..., "jti": ...}]},
+     "status_cursor": "<opaque; send it back to get only newer deltas>",
+     "policy": {"admits": ["green"], "category": "venue", "issuers": null,
+                "required_scope": null},
+     "clock_skew_seconds": 5}
+
+A gate merges the status deltas of successive downloads into what it keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .verifier import KeySet, Policy, ScanDecision, StaticStatus, verify
+
+
+@dataclass(frozen=True)
+class OfflineVerifier:
+    keys: KeySet
+    policy: Policy
+    status: StaticStatus
+    clock_skew_seconds: int = 5
+
+    @classmethod
+    def from_bundle(cls, bundle: Mapping[str, Any]) -> OfflineVerifier:
+        status = bundle.get("status") or {}
+        changes = {(c["iss"], c["sub"]): int(c["changed_ms"]) for c in status.get("changes", [])}
+        revoked = frozenset((r["iss"], r["jti"]) for r in status.get("revoked", []))
+        return cls(
+            keys=KeySet.from_jwks(bundle["keys"]),
+            policy=Policy.from_dict(bundle["policy"]),
+            status=StaticStatus(changes, revoked),
+            clock_skew_seconds=int(bundle.get("clock_skew_seconds", 5)),
+        )
+
+    def verify(self, token: Any, now: datetime) -> ScanDecision:
+        return verify(token, self.keys, self.policy, now, self.status,
+                      clock_skew_seconds=self.clock_skew_seconds)

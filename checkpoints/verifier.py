@@ -1,0 +1,266 @@
+"""The gate's verifier: token + trusted keys + code status + policy + now -> ScanDecision.
+
+Pure and offline-capable: it imports neither Flask nor a database, so the same
+code runs behind ``POST /api/v1/scans``, in an offline gate with a downloaded
+bundle, and in tests. It never raises on hostile input: anything it cannot read
+is refused with ``malformed``.
+
+Only ES256 with a ``kid`` known for the token's issuer is accepted; ``alg: none``,
+HMAC and every other algorithm are refused before any key is touched, so a public
+key can never be used as an HMAC secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+MAX_TOKEN_BYTES = 2048
+COLORS = ("green", "yellow", "red")
+# Order of the P-256 group: valid signature halves lie in [1, n-1].
+_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+ADMIT, REFUSE = "admit", "refuse"
+OK = "ok"
+COLOR_NOT_ADMITTED = "color_not_admitted"
+EXPIRED = "expired"
+BAD_SIGNATURE = "bad_signature"
+UNKNOWN_KEY = "unknown_key"
+CODE_CHANGED = "code_changed"
+RESTRICTED = "restricted"
+MALFORMED = "malformed"
+WRONG_ISSUER = "wrong_issuer"
+REPLAYED = "replayed"
+
+
+@dataclass(frozen=True)
+class ScanDecision:
+    decision: str
+    reason: str
+    color: str | None = None
+    holder: str | None = None
+    issuer: str | None = None
+    subject: str | None = None
+    jti: str | None = None
+    issued_at: float | None = None
+    scope: str | None = None
+
+    @property
+    def admitted(self) -> bool:
+        return self.decision == ADMIT
+
+    def refused(self, reason: str) -> ScanDecision:
+        """The same scan, refused for ``reason`` (replay and restriction checks come later)."""
+        return ScanDecision(REFUSE, reason, self.color, self.holder, self.issuer, self.subject,
+                            self.jti, self.issued_at, self.scope)
+
+    def public(self) -> dict[str, Any]:
+        """What a gate shows: admit/refuse, a short reason, the color and the masked name."""
+        return {"decision": self.decision, "reason": self.reason, "color": self.color,
+                "holder": self.holder}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a checkpoint admits."""
+
+    admits: frozenset[str]
+    category: str = "venue"
+    issuers: frozenset[str] | None = None  # None: every trusted issuer
+    required_scope: str | None = None  # transport gates admit only passes for their category
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Policy:
+        issuers = data.get("issuers")
+        return cls(
+            admits=frozenset(data["admits"]),
+            category=data.get("category", "venue"),
+            issuers=frozenset(issuers) if issuers is not None else None,
+            required_scope=data.get("required_scope"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "admits": sorted(self.admits),
+            "category": self.category,
+            "issuers": sorted(self.issuers) if self.issuers is not None else None,
+            "required_scope": self.required_scope,
+        }
+
+
+class StatusLookup(Protocol):
+    def changed_ms(self, issuer: str, subject: str) -> int | None:
+        """When the holder's code last changed (ms since the epoch), if known."""
+
+    def revoked(self, issuer: str, jti: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StaticStatus:
+    """Status from an offline bundle (or a test): code changes and revoked token ids."""
+
+    changes: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    revoked_jtis: frozenset[tuple[str, str]] = frozenset()
+
+    def changed_ms(self, issuer: str, subject: str) -> int | None:
+        return self.changes.get((issuer, subject))
+
+    def revoked(self, issuer: str, jti: str) -> bool:
+        return (issuer, jti) in self.revoked_jtis
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _b64url_int(value: str) -> int:
+    return int.from_bytes(_b64decode(value), "big")
+
+
+class KeySet:
+    """Trusted public keys by (issuer, kid)."""
+
+    def __init__(self, keys: Mapping[tuple[str, str], ec.EllipticCurvePublicKey] | None = None):
+        self._keys = dict(keys or {})
+
+    @classmethod
+    def from_jwks(cls, jwks_by_issuer: Mapping[str, Mapping[str, Any]]) -> KeySet:
+        """Build from ``{issuer: {"keys": [JWK, ...]}}``; keys that are not P-256 are skipped."""
+        keys: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
+        for issuer, jwks in jwks_by_issuer.items():
+            for jwk in jwks.get("keys", []):
+                key = public_key_from_jwk(jwk)
+                if key is not None:
+                    keys[(issuer, jwk["kid"])] = key
+        return cls(keys)
+
+    @property
+    def issuers(self) -> frozenset[str]:
+        return frozenset(issuer for issuer, _ in self._keys)
+
+    def get(self, issuer: str, kid: str) -> ec.EllipticCurvePublicKey | None:
+        return self._keys.get((issuer, kid))
+
+    def __iter__(self) -> Iterable[tuple[str, str]]:
+        return iter(self._keys)
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey | None:
+    try:
+        if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or not jwk.get("kid"):
+            return None
+        if jwk.get("alg", "ES256") != "ES256":
+            return None
+        numbers = ec.EllipticCurvePublicNumbers(
+            _b64url_int(jwk["x"]), _b64url_int(jwk["y"]), ec.SECP256R1()
+        )
+        return numbers.public_key()
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return None
+
+
+def _refuse(reason: str, **known: Any) -> ScanDecision:
+    return ScanDecision(REFUSE, reason, **known)
+
+
+def _json_object(part: str) -> dict | None:
+    try:
+        value = json.loads(_b64decode(part))
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def verify(
+    token: Any,
+    keys: KeySet,
+    policy: Policy,
+    now: datetime,
+    status: StatusLookup | None = None,
+    *,
+    clock_skew_seconds: int = 5,
+) -> ScanDecision:
+    """Decide one scan. ``status`` None means offline without status: no code-change check."""
+    if isinstance(token, bytes):
+        try:
+            token = token.decode("ascii")
+        except UnicodeDecodeError:
+            return _refuse(MALFORMED)
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_BYTES:
+        return _refuse(MALFORMED)
+    token = token.strip()
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        return _refuse(MALFORMED)
+    header, claims = _json_object(parts[0]), _json_object(parts[1])
+    if header is None or claims is None:
+        return _refuse(MALFORMED)
+    if header.get("alg") != "ES256":
+        return _refuse(BAD_SIGNATURE)
+    kid, issuer = header.get("kid"), claims.get("iss")
+    if not isinstance(issuer, str):
+        return _refuse(MALFORMED)
+    if issuer not in keys.issuers or (policy.issuers is not None and issuer not in policy.issuers):
+        return _refuse(WRONG_ISSUER, issuer=issuer)
+    if not isinstance(kid, str):
+        return _refuse(UNKNOWN_KEY, issuer=issuer)
+    key = keys.get(issuer, kid)
+    if key is None:
+        return _refuse(UNKNOWN_KEY, issuer=issuer)
+    if not _signature_valid(key, parts):
+        return _refuse(BAD_SIGNATURE, issuer=issuer)
+
+    subject, jti, color = claims.get("sub"), claims.get("jti"), claims.get("hc")
+    iat, exp = claims.get("iat"), claims.get("exp")
+    holder, scope = claims.get("nm"), claims.get("scp")
+    if not (isinstance(subject, str) and isinstance(jti, str) and color in COLORS
+            and _number(iat) and _number(exp) and (holder is None or isinstance(holder, str))
+            and (scope is None or isinstance(scope, str))):
+        return _refuse(MALFORMED, issuer=issuer)
+    known = {"color": color, "holder": holder, "issuer": issuer, "subject": subject,
+             "jti": jti, "issued_at": float(iat), "scope": scope}
+    t = now.timestamp()
+    if exp <= t - clock_skew_seconds or iat > t + clock_skew_seconds:
+        return _refuse(EXPIRED, **known)
+    if status is not None:
+        changed = status.changed_ms(issuer, subject)
+        if (changed is not None and changed > iat * 1000) or status.revoked(issuer, jti):
+            return _refuse(CODE_CHANGED, **known)
+    if policy.required_scope is not None and scope != policy.required_scope:
+        return _refuse(RESTRICTED, **known)
+    if color not in policy.admits:
+        return _refuse(COLOR_NOT_ADMITTED, **known)
+    return ScanDecision(ADMIT, OK, **known)
+
+
+def _signature_valid(key: ec.EllipticCurvePublicKey, parts: list[str]) -> bool:
+    try:
+        raw = _b64decode(parts[2])
+    except (ValueError, binascii.Error):
+        return False
+    if len(raw) != 64:
+        return False
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    # An all-zero (or out-of-range) signature is refused before it reaches the library.
+    if not (0 < r < _P256_N and 0 < s < _P256_N):
+        return False
+    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    try:
+        key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True

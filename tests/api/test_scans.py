@@ -1,0 +1,218 @@
+"""Checkpoints scan codes online and offline; admitted scans become check-ins."""
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import settle_scans, table_count
+
+from backend.models import Role
+
+
+@pytest.fixture
+def official(operator):
+    return operator(Role.OFFICIAL, region="r1")
+
+
+@pytest.fixture
+def checkpoint(client, official):
+    """``checkpoint(admits=[...], category=...)`` -> (checkpoint_id, device headers)."""
+
+    def make(admits=("green",), category="venue", name="Corner shop"):
+        created = client.post("/api/v1/checkpoints", headers=official, json={
+            "name": name, "category": category, "region": "r1", "admits": list(admits)})
+        assert created.status_code == 201, created.json
+        checkpoint_id = created.json["checkpoint_id"]
+        device = client.post(f"/api/v1/checkpoints/{checkpoint_id}/devices", headers=official,
+                             json={"name": "front door"})
+        assert device.status_code == 201, device.json
+        return checkpoint_id, {"Authorization": f"Bearer {device.json['token']}"}
+
+    return make
+
+
+def _token(client, headers):
+    response = client.post("/api/v1/me/tokens", headers=headers, json={})
+    assert response.status_code == 201
+    return response.json["token"]
+
+
+def _scan(client, device, token, **extra):
+    response = client.post("/api/v1/scans", headers=device, json={"token": token, **extra})
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def _fever(client, headers):
+    client.post("/api/v1/me/questionnaires", headers=headers,
+                json={"temperature_c": 38.5, "symptoms": []})
+
+
+def test_green_holder_is_admitted_and_checked_in(client, citizen, checkpoint, app):
+    holder, _, _ = citizen(name="王小明")
+    _, device = checkpoint()
+    answer = _scan(client, device, _token(client, holder))
+    assert answer == {"decision": "admit", "reason": "ok", "color": "green", "holder": "王*"}
+    settle_scans(app)
+    assert table_count(app, "check_ins") == 1
+
+
+def test_yellow_holder_is_refused_and_only_counted(client, citizen, checkpoint, app):
+    holder, _, _ = citizen()
+    _fever(client, holder)
+    _, device = checkpoint()
+    answer = _scan(client, device, _token(client, holder))
+    assert (answer["decision"], answer["reason"], answer["color"]) == (
+        "refuse", "color_not_admitted", "yellow")
+    settle_scans(app)
+    assert table_count(app, "check_ins") == 0
+    assert table_count(app, "refusal_counts") == 1
+
+
+def test_token_issued_before_a_close_contact_import_is_refused(client, citizen, checkpoint,
+                                                                 provider):
+    holder, id_number, _ = citizen()
+    _, device = checkpoint()
+    token = _token(client, holder)
+    client.post("/api/v1/gov/records", headers=provider, json={"records": [{
+        "kind": "close_contact", "id_number": id_number,
+        "occurred_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+        "source": "cdc", "ref": "CC-9"}]})
+    answer = _scan(client, device, token)
+    assert (answer["decision"], answer["reason"]) == ("refuse", "code_changed")
+    fresh = _scan(client, device, _token(client, holder))
+    assert (fresh["reason"], fresh["color"]) == ("color_not_admitted", "red")
+
+
+def test_same_token_at_another_checkpoint_is_a_replay(client, citizen, checkpoint):
+    holder, _, _ = citizen()
+    _, door_a = checkpoint(name="A")
+    _, door_b = checkpoint(name="B")
+    token = _token(client, holder)
+    assert _scan(client, door_a, token)["reason"] == "ok"
+    assert _scan(client, door_a, token)["reason"] == "ok"  # the same gate may re-scan
+    assert _scan(client, door_b, token)["reason"] == "replayed"
+    assert _scan(client, door_b, _token(client, holder))["reason"] == "ok"
+
+
+def test_garbage_is_refused_as_malformed_not_an_error(client, checkpoint):
+    _, device = checkpoint()
+    for token in ("", "x", "a.b.c", "é" * 5000, "." * 10):
+        assert _scan(client, device, token)["reason"] in ("malformed", "bad_signature")
+
+
+def test_only_devices_scan_and_only_officials_register(client, citizen, checkpoint, official):
+    holder, _, _ = citizen()
+    assert client.post("/api/v1/scans", headers=holder, json={"token": "x"}).status_code == 403
+    assert client.post("/api/v1/scans", json={"token": "x"}).status_code == 401
+    response = client.post("/api/v1/checkpoints", headers=holder, json={
+        "name": "n", "category": "venue", "region": "r1", "admits": ["green"]})
+    assert response.status_code == 403
+    other = client.post("/api/v1/checkpoints", headers=official, json={
+        "name": "n", "category": "venue", "region": "r2", "admits": ["green"]})
+    assert other.status_code == 403 and "region" in other.json["error"]["fields"]
+
+
+def test_offline_batch_uploaded_twice_stores_each_scan_once(client, citizen, checkpoint, app):
+    good, _, _ = citizen()
+    yellow, _, _ = citizen()
+    _fever(client, yellow)
+    _, device = checkpoint()
+    at = datetime.now(UTC).isoformat()
+    scans = [
+        {"scan_id": "gate1-000001", "token": _token(client, good), "scanned_at": at,
+         "decision": "admit"},
+        {"scan_id": "gate1-000002", "token": _token(client, yellow), "scanned_at": at,
+         "decision": "refuse"},
+        {"scan_id": "gate1-000003", "token": "forged.token.here", "scanned_at": at,
+         "decision": "admit"},
+    ]
+    first = client.post("/api/v1/scans/batch", headers=device, json={"scans": scans}).json
+    second = client.post("/api/v1/scans/batch", headers=device, json={"scans": scans}).json
+    assert (first["accepted"], first["duplicates"], first["checkins"]) == (3, 0, 1)
+    assert (second["accepted"], second["duplicates"], second["checkins"]) == (0, 3, 0)
+    assert table_count(app, "check_ins") == 1
+    assert table_count(app, "scan_receipts") == 3
+
+
+def test_offline_batch_lists_bad_rows_by_index(client, checkpoint):
+    _, device = checkpoint()
+    scans = [{"scan_id": "short", "token": "t", "scanned_at": "yesterday", "decision": "maybe"}]
+    answer = client.post("/api/v1/scans/batch", headers=device, json={"scans": scans}).json
+    assert answer["accepted"] == 0
+    assert set(answer["rejected"][0]["fields"]) == {"scan_id", "scanned_at", "decision"}
+
+
+def test_bundle_verifies_offline_with_no_server(client, citizen, checkpoint, tmp_path, provider):
+    green, _, _ = citizen()
+    changed, id_number, _ = citizen()
+    _, device = checkpoint()
+    good_token, stale_token = _token(client, green), _token(client, changed)
+    time.sleep(0.01)
+    client.post("/api/v1/gov/records", headers=provider, json={"records": [{
+        "kind": "secondary_contact", "id_number": id_number,
+        "occurred_at": datetime.now(UTC).isoformat(), "source": "cdc", "ref": "S-1"}]})
+    bundle = client.get("/api/v1/checkpoints/bundle", headers=device).json
+    assert bundle["policy"]["admits"] == ["green"]
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    root = Path(__file__).resolve().parents[2]
+    for token, code, reason in ((good_token, 0, "ok"), (stale_token, 1, "code_changed")):
+        run = subprocess.run([sys.executable, "-m", "checkpoints.verify", "--bundle", str(path),
+                              token], cwd=root, capture_output=True, text=True, timeout=60)
+        assert run.returncode == code, run.stderr
+        assert json.loads(run.stdout)["reason"] == reason
+    later = client.get(f"/api/v1/checkpoints/bundle?cursor={bundle['status_cursor']}",
+                       headers=device).json
+    assert int(later["status_cursor"]) >= int(bundle["status_cursor"])
+
+
+def test_stream_mode_keeps_scans_until_the_worker_stores_them(app, client, citizen, checkpoint):
+    from backend.services.checkins import drain_all
+
+    app.config["CHECKIN_SINK"] = "stream"
+    app.extensions.pop("scan_context", None)
+    holder, _, _ = citizen()
+    _, device = checkpoint()
+    for _ in range(3):
+        _scan(client, device, _token(client, holder))
+    _scan(client, device, "not-a-token")
+    assert table_count(app, "check_ins") == 0  # nothing written on the scan path
+    with app.app_context():
+        moved = drain_all(app.extensions["redis"], consumer="test-worker")
+    assert moved == 4
+    assert table_count(app, "check_ins") == 3
+    assert table_count(app, "refusal_counts") == 1
+
+
+def test_purge_expired_deletes_old_checkins_and_questionnaires(app, client, citizen, checkpoint,
+                                                                runner):
+    from sqlalchemy import text
+
+    from backend.extensions import db
+
+    holder, _, _ = citizen()
+    client.post("/api/v1/me/questionnaires", headers=holder,
+                json={"temperature_c": 36.5, "symptoms": [], "travel": [{
+                    "area_code": "a1", "from": datetime.now(UTC).isoformat(),
+                    "to": datetime.now(UTC).isoformat()}]})
+    _, device = checkpoint()
+    _scan(client, device, _token(client, holder))
+    _scan(client, device, _token(client, holder))
+    settle_scans(app)
+    old = datetime.now(UTC) - timedelta(days=29)
+    with app.app_context():
+        db.session.execute(text("UPDATE check_ins SET scanned_at = :old WHERE id = "
+                                "(SELECT min(id) FROM check_ins)"), {"old": old})
+        db.session.execute(text("UPDATE questionnaires SET reported_at = :old"), {"old": old})
+        db.session.commit()
+    result = runner.invoke(args=["purge-expired"])
+    assert result.exit_code == 0, result.output
+    assert "check_ins=1" in result.output and "questionnaires=1" in result.output
+    assert table_count(app, "check_ins") == 1
+    assert table_count(app, "questionnaires") == 0
+    assert table_count(app, "questionnaire_travel") == 0
