@@ -15,9 +15,11 @@ def create_app(config: Config | None = None) -> Flask:
     register_extensions(app)
     register_api(app)
     register_commands(app)
+    from .health import register_health
     from .pages import register_pages
 
     register_pages(app)
+    register_health(app)
     return app
 
 

@@ -33,7 +33,12 @@ class OfflineVerifier:
 
     @classmethod
     def from_bundle(cls, bundle: Mapping[str, Any]) -> OfflineVerifier:
+        """Raises ValueError (or KeyError/TypeError) for a bundle that is not of this shape."""
+        if not isinstance(bundle, Mapping):
+            raise ValueError("a bundle is a JSON object")
         status = bundle.get("status") or {}
+        if not isinstance(status, Mapping):
+            raise ValueError("status must be an object")
         changes = {(c["iss"], c["sub"]): int(c["changed_ms"]) for c in status.get("changes", [])}
         revoked = frozenset((r["iss"], r["jti"]) for r in status.get("revoked", []))
         return cls(

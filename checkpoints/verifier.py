@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -137,8 +138,14 @@ class KeySet:
     def from_jwks(cls, jwks_by_issuer: Mapping[str, Mapping[str, Any]]) -> KeySet:
         """Build from ``{issuer: {"keys": [JWK, ...]}}``; keys that are not P-256 are skipped."""
         keys: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
+        if not isinstance(jwks_by_issuer, Mapping):
+            raise ValueError("keys must map issuers to JWKS documents")
         for issuer, jwks in jwks_by_issuer.items():
+            if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys", []), list):
+                raise ValueError(f"the JWKS of {issuer!r} must be an object with a 'keys' list")
             for jwk in jwks.get("keys", []):
+                if not isinstance(jwk, Mapping):
+                    raise ValueError(f"a key of {issuer!r} is not a JWK object")
                 key = public_key_from_jwk(jwk)
                 if key is not None:
                     keys[(issuer, jwk["kid"])] = key
@@ -165,7 +172,7 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey | N
             _b64url_int(jwk["x"]), _b64url_int(jwk["y"]), ec.SECP256R1()
         )
         return numbers.public_key()
-    except (KeyError, TypeError, ValueError, binascii.Error):
+    except (AttributeError, KeyError, TypeError, ValueError, binascii.Error):
         return None
 
 
@@ -181,8 +188,13 @@ def _json_object(part: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _time_value(value: Any) -> bool:
+    """A NumericDate we can compute with: no bool, NaN, infinity or 400-digit integer."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**53) < value < 2**53
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def verify(
@@ -204,12 +216,14 @@ def verify(
         return _refuse(MALFORMED)
     token = token.strip()
     parts = token.split(".")
-    if len(parts) != 3 or not all(parts):
+    if len(parts) != 3 or not parts[0] or not parts[1]:
         return _refuse(MALFORMED)
     header, claims = _json_object(parts[0]), _json_object(parts[1])
     if header is None or claims is None:
         return _refuse(MALFORMED)
-    if header.get("alg") != "ES256":
+    # Before anything else: an unsecured (alg none, empty signature) or HMAC token is
+    # a bad signature, whatever its claims say.
+    if header.get("alg") != "ES256" or not parts[2]:
         return _refuse(BAD_SIGNATURE)
     kid, issuer = header.get("kid"), claims.get("iss")
     if not isinstance(issuer, str):
@@ -227,9 +241,13 @@ def verify(
     subject, jti, color = claims.get("sub"), claims.get("jti"), claims.get("hc")
     iat, exp = claims.get("iat"), claims.get("exp")
     holder, scope = claims.get("nm"), claims.get("scp")
-    if not (isinstance(subject, str) and isinstance(jti, str) and color in COLORS
-            and _number(iat) and _number(exp) and (holder is None or isinstance(holder, str))
-            and (scope is None or isinstance(scope, str))):
+    well_formed = (
+        isinstance(subject, str) and isinstance(jti, str) and color in COLORS
+        and _time_value(iat) and _time_value(exp)
+        and (holder is None or isinstance(holder, str))
+        and (scope is None or isinstance(scope, str))
+    )
+    if not well_formed:
         return _refuse(MALFORMED, issuer=issuer)
     known = {"color": color, "holder": holder, "issuer": issuer, "subject": subject,
              "jti": jti, "issued_at": float(iat), "scope": scope}

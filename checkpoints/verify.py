@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.bundle, encoding="utf-8") as fh:
             verifier = OfflineVerifier.from_bundle(json.load(fh))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         print(f"cannot read bundle: {exc}", file=sys.stderr)
         return 2
     token = sys.stdin.read().strip() if args.token == "-" else args.token  # noqa: S105

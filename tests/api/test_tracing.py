@@ -3,9 +3,9 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import settle_scans
 
 from backend.models import Role
-from conftest import settle_scans
 
 
 @pytest.fixture
