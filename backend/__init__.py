@@ -26,6 +26,7 @@ def create_app(config: Config | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Bind the database, migrations, Redis and the service singletons to ``app``."""
     from . import models  # noqa: F401  (the models must be known before migrations run)
+    from .credit import models as credit_models  # noqa: F401  (the credit bind's tables)
     from .extensions import db, migrate, redis_store
     from .services.context import init_services
 

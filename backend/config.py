@@ -68,6 +68,8 @@ class Config:
         self.CHECKIN_SINK = os.environ.get("CHECKIN_SINK") or (
             "stream" if self.REDIS_URL else "database"
         )
+        # Colors a travel pass may be issued for.
+        self.TRAVEL_ADMITS = tuple(os.environ.get("TRAVEL_ADMITS", "green").split(","))
         self.TRACING_WINDOW_MINUTES = _env_int("TRACING_WINDOW_MINUTES", 60)
         # Retention, enforced by `flask purge-expired`.
         self.CHECKIN_RETENTION_DAYS = _env_int("CHECKIN_RETENTION_DAYS", 28)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from flask import current_app
@@ -14,6 +15,7 @@ from backend.exceptions import Forbidden, ValidationFailed
 from backend.models import Role
 from backend.services import context
 from backend.services.checkpoints import add_device, create_checkpoint, list_checkpoints
+from backend.services.restrictions import holder_restricted, restricted_tags
 from backend.services.scans import build_bundle, scan_online, upload_offline
 
 from .schemas import (
@@ -30,6 +32,7 @@ from .schemas import (
     ScanResultSchema,
     ScanSchema,
 )
+from .verifier import RESTRICTABLE
 
 blp = Blueprint("checkpoints", __name__, url_prefix="/api/v1", description="Checkpoints")
 OFFLINE_ROW = OfflineScanSchema()
@@ -82,10 +85,15 @@ def scan(data):
         raise ValidationFailed("scanned_at is too far from now for an online scan.",
                                fields={"scanned_at": ["use /scans/batch for offline scans"]})
     policy, _ = current_app.extensions["policy_cache"].get(checkpoint_id)
+    issuer = current_app.config["ISSUER_ID"]
+    restricted = None
+    if policy.category in RESTRICTABLE:
+        def restricted(iss: str, subject: str) -> bool:
+            return holder_restricted(iss, subject, policy.category, at, issuer)
     decision = scan_online(
         data["token"], checkpoint_id=checkpoint_id, policy=policy,
         keys=current_app.extensions["local_keys"].keyset(at), ctx=context.scan_context(),
-        now=at, scan_id=data.get("scan_id"), scanned_at=scanned_at,
+        now=at, scan_id=data.get("scan_id"), scanned_at=scanned_at, restricted=restricted,
     )
     return decision.public()
 
@@ -119,9 +127,14 @@ def bundle(query):
     cfg = current_app.config
     policy, _ = current_app.extensions["policy_cache"].get(checkpoint_id)
     cursor = int(query["cursor"]) if query.get("cursor") else None
+    restricted = None
+    if policy.category in RESTRICTABLE:
+        salt = secrets.token_urlsafe(12)
+        restricted = {"category": policy.category, "salt": salt,
+                      "tags": restricted_tags(policy.category, at, salt, cfg["ISSUER_ID"])}
     return build_bundle(
         keys_by_issuer={cfg["ISSUER_ID"]: context.keyring().jwks(at)}, policy=policy,
         redis=context.redis(), cursor=cursor, now=at, local_issuer=cfg["ISSUER_ID"],
         token_lifetime=cfg["TOKEN_LIFETIME_SECONDS"],
-        clock_skew_seconds=cfg["VERIFIER_CLOCK_SKEW_SECONDS"],
+        clock_skew_seconds=cfg["VERIFIER_CLOCK_SKEW_SECONDS"], restricted=restricted,
     )

@@ -5,7 +5,8 @@ Shape (JSON)::
     {"issued_at": "2026-11-27T08:00:00+00:00",
      "keys": {"<issuer>": {"keys": [<JWK>, ...]}, ...},
      "status": {"changes": [{"iss": ..., "sub": ..., "changed_ms": ...}],
-                "revoked": [{"iss": ..., "jti": ...}]},
+                "revoked": [{"iss": ..., "jti": ...}],
+                "restricted": {"category": "rail", "salt": "...", "tags": ["..."]}},
      "status_cursor": "<opaque; send it back to get only newer deltas>",
      "policy": {"admits": ["green"], "category": "venue", "issuers": null,
                 "required_scope": null},
@@ -41,10 +42,15 @@ class OfflineVerifier:
             raise ValueError("status must be an object")
         changes = {(c["iss"], c["sub"]): int(c["changed_ms"]) for c in status.get("changes", [])}
         revoked = frozenset((r["iss"], r["jti"]) for r in status.get("revoked", []))
+        restricted = status.get("restricted") or {}
+        policy = Policy.from_dict(bundle["policy"])
         return cls(
             keys=KeySet.from_jwks(bundle["keys"]),
-            policy=Policy.from_dict(bundle["policy"]),
-            status=StaticStatus(changes, revoked),
+            policy=policy,
+            status=StaticStatus(changes, revoked,
+                                restricted_tags=frozenset(restricted.get("tags", [])),
+                                restricted_category=restricted.get("category"),
+                                salt=restricted.get("salt", "")),
             clock_skew_seconds=int(bundle.get("clock_skew_seconds", 5)),
         )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 MAX_TOKEN_BYTES = 2048
+# Gate categories where lawful travel restrictions apply.
+RESTRICTABLE = frozenset({"air", "rail", "hotel"})
 COLORS = ("green", "yellow", "red")
 # Order of the P-256 group: valid signature halves lie in [1, n-1].
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -105,19 +108,38 @@ class StatusLookup(Protocol):
 
     def revoked(self, issuer: str, jti: str) -> bool: ...
 
+    def restricted(self, issuer: str, subject: str, category: str) -> bool:
+        """Is the holder barred from this travel category? (No reason is ever given.)"""
+
+
+def restriction_tag(salt: str, issuer: str, subject: str) -> str:
+    """A salted hash of a pseudonymous subject: lets an offline gate recognise a
+    restricted holder without learning who is on the list."""
+    digest = hashlib.sha256(f"{salt}|{issuer}|{subject}".encode()).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode()
+
 
 @dataclass(frozen=True)
 class StaticStatus:
-    """Status from an offline bundle (or a test): code changes and revoked token ids."""
+    """Status from an offline bundle (or a test): code changes, revoked token ids and the
+    salted tags of holders restricted for the gate's category."""
 
     changes: Mapping[tuple[str, str], int] = field(default_factory=dict)
     revoked_jtis: frozenset[tuple[str, str]] = frozenset()
+    restricted_tags: frozenset[str] = frozenset()
+    restricted_category: str | None = None
+    salt: str = ""
 
     def changed_ms(self, issuer: str, subject: str) -> int | None:
         return self.changes.get((issuer, subject))
 
     def revoked(self, issuer: str, jti: str) -> bool:
         return (issuer, jti) in self.revoked_jtis
+
+    def restricted(self, issuer: str, subject: str, category: str) -> bool:
+        if category != self.restricted_category or not self.restricted_tags:
+            return False
+        return restriction_tag(self.salt, issuer, subject) in self.restricted_tags
 
 
 def _b64decode(part: str) -> bytes:
@@ -258,6 +280,9 @@ def verify(
         changed = status.changed_ms(issuer, subject)
         if (changed is not None and changed > iat * 1000) or status.revoked(issuer, jti):
             return _refuse(CODE_CHANGED, **known)
+        if policy.category in RESTRICTABLE and status.restricted(issuer, subject,
+                                                                 policy.category):
+            return _refuse(RESTRICTED, **known)
     if policy.required_scope is not None and scope != policy.required_scope:
         return _refuse(RESTRICTED, **known)
     if color not in policy.admits:

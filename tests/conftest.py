@@ -145,9 +145,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+CREDIT_TABLES = {"restrictions", "restriction_events"}
+
+
 def table_count(app: Flask, table: str) -> int:
+    """Rows in ``table``, in whichever database (health or credit) holds it."""
     with app.app_context():
-        return db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
+        engine = db.engines["credit" if table in CREDIT_TABLES else None]
+        with engine.connect() as conn:
+            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
 
 
 def settle_scans(app: Flask) -> None:

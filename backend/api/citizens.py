@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Response, url_for
+from flask import Response, current_app, url_for
 
 from ..auth import requires
+from ..credit.reads import own_restrictions
 from ..models import Role
 from ..qr import qr_png, qr_svg
 from ..services import context
 from ..services.citizens import register_citizen, submit_questionnaire
 from ..services.codes import current_code, publish_changes
+from ..services.restrictions import check_pass, restriction_notices
 from ..services.tokens import issue_code_token, stored_token
 from .base import Blueprint
 from .common import iso, language, me, now, ruleset_cache
 from .schemas import (
     CodeSchema,
+    NoticesSchema,
     QuestionnaireResultSchema,
     QuestionnaireSchema,
     RegistrationResultSchema,
     RegistrationSchema,
+    RestrictionsSchema,
     TokenRequestSchema,
     TokenResultSchema,
 )
@@ -76,11 +80,19 @@ def my_code():
 @blp.arguments(TokenRequestSchema)
 @blp.response(201, TokenResultSchema)
 def new_token(data):
-    """Sign a short-lived token of the holder's current code, to show as a QR."""
+    """Sign a short-lived token of the holder's current code, to show as a QR.
+
+    With a ``scope`` (air, rail, hotel) it is a travel pass, refused with 403 and the
+    holder's own reasons when the code is not admitted for travel or the holder is
+    restricted for that category.
+    """
     citizen = me()
     cfg = context.settings()
     stamped = now()
     state, _ = current_code(citizen, stamped, ruleset_cache(), context.redis())
+    if data.get("scope"):
+        check_pass(citizen, state, data["scope"], stamped,
+                   frozenset(current_app.config["TRAVEL_ADMITS"]))
     signed = issue_code_token(
         citizen, state, keyring=context.keyring(), issuer=cfg.issuer,
         lifetime_seconds=cfg.token_lifetime, now=stamped, redis=context.redis(),
@@ -115,3 +127,19 @@ def token_qr_svg(jti: str):
     token = stored_token(me(), jti, context.redis())
     return Response(qr_svg(token), mimetype="image/svg+xml",
                     headers={"Cache-Control": "no-store"})
+
+
+@blp.get("/me/restrictions")
+@requires(Role.CITIZEN)
+@blp.response(200, RestrictionsSchema)
+def my_restrictions():
+    """The holder's own restrictions: legal basis, authority, dates, remedy and state."""
+    return {"restrictions": own_restrictions(me().id_hash, now())}
+
+
+@blp.get("/me/notices")
+@requires(Role.CITIZEN)
+@blp.response(200, NoticesSchema)
+def my_notices():
+    """Notices to the holder, such as a restriction placed on them, with how to lift it."""
+    return {"notices": restriction_notices(own_restrictions(me().id_hash, now()))}

@@ -234,3 +234,12 @@ class AreaRiskSchema(Schema):
 class AreaRiskResultSchema(AreaRiskSchema):
     area_code = fields.String()
     recomputed = fields.Integer()
+
+
+class RestrictionsSchema(Schema):
+    restrictions = fields.List(fields.Dict(), metadata={
+        "description": "legal basis, authority, dates, remedy, whether active, how to lift"})
+
+
+class NoticesSchema(Schema):
+    notices = fields.List(fields.Dict())

@@ -1,34 +1,5 @@
-"""Column types shared by the models."""
+"""Column types of the health models (shared with the credit store via ``backend.dbtypes``)."""
 
-from __future__ import annotations
+from ..dbtypes import UTCDateTime, utcnow
 
-from datetime import UTC, datetime
-
-from sqlalchemy import DateTime
-from sqlalchemy.types import TypeDecorator
-
-
-class UTCDateTime(TypeDecorator):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite (naive) and PostgreSQL alike."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTCDateTime column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["UTCDateTime", "utcnow"]

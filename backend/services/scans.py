@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 
-from checkpoints.verifier import KeySet, Policy, ScanDecision, verify
+from checkpoints.verifier import RESTRICTED, KeySet, Policy, ScanDecision, verify
 
 from ..extensions import db
 from ..keys import KeyRing
@@ -83,9 +83,14 @@ class ScanContext:
 def scan_online(
     token: Any, *, checkpoint_id: int, policy: Policy, keys: KeySet, ctx: ScanContext,
     now: datetime, scan_id: str | None = None, scanned_at: datetime | None = None,
+    restricted: Callable[[str, str], bool] | None = None,
 ) -> ScanDecision:
+    """``restricted(issuer, subject)`` answers for travel gates whether the holder is barred."""
     at = scanned_at if scanned_at is not None else now
     decision = verify(token, keys, policy, now, None, clock_skew_seconds=ctx.clock_skew_seconds)
+    if decision.admitted and restricted is not None and restricted(decision.issuer,
+                                                                   decision.subject):
+        decision = decision.refused(RESTRICTED)
     if not decision.admitted:
         _count_refusal(ctx, checkpoint_id, at, decision.reason)
         return decision
@@ -189,6 +194,7 @@ def upload_offline(
 def build_bundle(
     *, keys_by_issuer: Mapping[str, Mapping[str, Any]], policy: Policy, redis, cursor: int | None,
     now: datetime, local_issuer: str, token_lifetime: int, clock_skew_seconds: int,
+    restricted: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Keys, status deltas since ``cursor`` and the policy, for a gate working offline.
 
@@ -204,7 +210,7 @@ def build_bundle(
     return {
         "issued_at": now.isoformat(),
         "keys": dict(keys_by_issuer),
-        "status": {"changes": changes, "revoked": []},
+        "status": {"changes": changes, "revoked": [], "restricted": restricted},
         "status_cursor": str(next_cursor),
         "policy": policy.to_dict(),
         "clock_skew_seconds": clock_skew_seconds,

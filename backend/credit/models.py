@@ -1,0 +1,58 @@
+"""Restrictions and their history, on the credit bind (a database of their own)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..dbtypes import UTCDateTime
+from ..extensions import db
+
+# Categories a restriction may name. Everyday access (venue, school, residential,
+# workplace) and daily transit are never restricted.
+RESTRICTABLE = ("air", "rail", "hotel")
+LEGAL_KINDS = ("court_judgment", "administrative_decision")
+AUTHORITY_LEVELS = ("county", "city", "province", "national")
+
+
+class Restriction(db.Model):
+    """A lawful travel restriction of one person (known here only by a keyed hash)."""
+
+    __bind_key__ = "credit"
+    __tablename__ = "restrictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    categories: Mapped[list] = mapped_column(JSON)
+    legal_kind: Mapped[str] = mapped_column(String(32))
+    legal_ref: Mapped[str] = mapped_column(String(128))
+    authority: Mapped[str] = mapped_column(String(200))
+    authority_level: Mapped[str] = mapped_column(String(16))
+    notified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remedy: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lift_reason: Mapped[str | None] = mapped_column(Text)
+
+    def active_at(self, at: datetime) -> bool:
+        return (self.effective_from <= at and self.lifted_at is None
+                and (self.expires_at is None or at < self.expires_at))
+
+
+class RestrictionEvent(db.Model):
+    """The history of a restriction: created, lifted (records are never deleted)."""
+
+    __bind_key__ = "credit"
+    __tablename__ = "restriction_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    restriction_id: Mapped[int] = mapped_column(ForeignKey("restrictions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
