@@ -103,12 +103,13 @@ def drain_checkins(once: bool) -> None:
 @click.command("purge-expired")
 @with_appcontext
 def purge_expired() -> None:
-    """Delete check-ins and questionnaires older than their retention; print the counts."""
+    """Delete check-ins, questionnaires and code history past retention; print the counts."""
     from .services.checkins import purge_expired as purge
 
     cfg = current_app.config
     counts = purge(datetime.now(UTC), checkin_days=cfg["CHECKIN_RETENTION_DAYS"],
-                   questionnaire_days=cfg["QUESTIONNAIRE_RETENTION_DAYS"])
+                   questionnaire_days=cfg["QUESTIONNAIRE_RETENTION_DAYS"],
+                   history_days=cfg["CODE_HISTORY_RETENTION_DAYS"])
     click.echo(" ".join(f"{name}={n}" for name, n in counts.items()))
 
 

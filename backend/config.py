@@ -74,6 +74,8 @@ class Config:
         # Retention, enforced by `flask purge-expired`.
         self.CHECKIN_RETENTION_DAYS = _env_int("CHECKIN_RETENTION_DAYS", 28)
         self.QUESTIONNAIRE_RETENTION_DAYS = _env_int("QUESTIONNAIRE_RETENTION_DAYS", 28)
+        self.CODE_HISTORY_RETENTION_DAYS = _env_int("CODE_HISTORY_RETENTION_DAYS", 28)
+        self.APPEAL_DEADLINE_DAYS = _env_int("APPEAL_DEADLINE_DAYS", 3)
         self.TESTING = False
 
         # flask-smorest: the OpenAPI document is the reference for clients.

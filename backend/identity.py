@@ -51,6 +51,9 @@ class IdentityKeys:
             raise ValueError("the pseudonym key must be at least 32 bytes")
         self._key = key
 
+    def keyed_digest(self, text: str) -> str:
+        return hmac.new(self._key, b"digest:" + text.encode(), hashlib.sha256).hexdigest()
+
     def id_hash(self, id_number: str) -> str:
         msg = b"id-number:" + normalize_id_number(id_number).encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()

@@ -45,6 +45,7 @@ class Reason:
     facts: tuple[FactRef, ...]
     until: datetime
     pending: tuple[str, ...] = ()
+    clean_days_left: int = 0  # clean daily reports still needed (clean_questionnaire rules)
     # Translations of summary, carried along so to_dict(lang) needs no ruleset at hand.
     summaries: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -57,6 +58,7 @@ class Reason:
             "facts": [ref.to_dict() for ref in self.facts],
             "until": _iso(self.until),
             "pending": list(self.pending),
+            "clean_days_left": self.clean_days_left,
         }
 
 
@@ -90,6 +92,7 @@ class Decision:
                     "facts": [[f.kind, f.source, f.ref, _utc(f.at)] for f in r.facts],
                     "until": _utc(r.until),
                     "pending": list(r.pending),
+                    "clean_days_left": r.clean_days_left,
                 }
                 for r in self.reasons
             ],

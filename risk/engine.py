@@ -7,7 +7,7 @@ nothing and share one pre-built green Decision, so the per-person cost is a few 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from .decision import Decision, FactRef, Reason
@@ -21,7 +21,8 @@ _SEVERITY = {color: rank for rank, color in enumerate(COLORS)}
 
 
 class _CompiledRule:
-    __slots__ = ("index", "rule", "test", "kinds", "days", "severity", "clears_after")
+    __slots__ = ("index", "rule", "test", "kinds", "days", "severity", "clears_after",
+                 "clean_days")
 
     def __init__(self, index: int, rule: Rule) -> None:
         self.index = index
@@ -33,6 +34,7 @@ class _CompiledRule:
         self.days = timedelta(days=rule.quarantine_days)
         self.severity = _SEVERITY[rule.color]
         self.clears_after = rule.clears_after
+        self.clean_days = rule.clean_days
 
 
 class CompiledRuleset:
@@ -124,16 +126,20 @@ def _decide(
         active: list[Fact] = []
         until: datetime | None = None
         pending = False
+        days_left = 0
         for fact in matched:
             end = fact.at + rule.days
             order_end = _until(fact.data.get("until"))
             if order_end is not None and order_end > end:
                 end = order_end
-            unmet = rule.clears_after is not None and not _cleared(rule, fact, matched, facts, now)
+            missing = 0 if rule.clears_after is None else _still_needed(
+                rule, fact, matched, facts, now)
+            unmet = missing > 0
             if end > now or unmet:
                 active.append(fact)
                 until = end if until is None or end > until else until
                 pending = pending or unmet
+                days_left = max(days_left, missing)
         if until is None:
             continue
         active.sort(key=lambda f: (f.at, f.kind, f.source, f.ref))
@@ -147,6 +153,7 @@ def _decide(
             until=until,
             pending=(spec.clears_after,) if pending else (),
             summaries=spec.summaries,
+            clean_days_left=days_left if spec.clears_after == "clean_questionnaire" else 0,
         )))
     if not reasons:
         return Decision("green", (), None, version, now)
@@ -160,22 +167,26 @@ def _decide(
     return Decision(color, ordered, turns_green_at, version, now)
 
 
-def _cleared(
+def _still_needed(
     rule: _CompiledRule, match: Fact, matched: list[Fact], facts: Sequence[Fact], now: datetime
-) -> bool:
-    """Whether a later fact (up to now) satisfies the rule's clearing condition."""
+) -> int:
+    """How many more clearing facts the match needs (0: its clearing condition is met)."""
     start = match.at
     if rule.clears_after == "negative_test":
-        return any(
+        cleared = any(
             g.kind == "test_result" and start < g.at <= now and g.data.get("result") == "negative"
             for g in facts
         )
-    # clean_questionnaire: a later questionnaire this rule did not match. Everything the
-    # rule matched is in `matched`, so "not in it" is "its condition was false there".
-    return any(
-        g.kind == "questionnaire" and start < g.at <= now and not any(g is m for m in matched)
+        return 0 if cleared else 1
+    # clean_questionnaire: later questionnaires this rule did not match, on distinct days.
+    # Everything the rule matched is in `matched`, so "not in it" is "its condition was
+    # false there".
+    clean_days = {
+        g.at.astimezone(UTC).date()
         for g in facts
-    )
+        if g.kind == "questionnaire" and start < g.at <= now and not any(g is m for m in matched)
+    }
+    return max(0, rule.clean_days - len(clean_days))
 
 
 def _until(value: Any) -> datetime | None:

@@ -16,7 +16,8 @@ MAX_TEXT = 500
 MIN_QUARANTINE_DAYS = 1
 MAX_QUARANTINE_DAYS = 28
 _REQUIRED = ("id", "summary", "when", "color", "quarantine_days")
-_OPTIONAL = ("clears_after", "summaries")
+_OPTIONAL = ("clears_after", "clean_days", "summaries")
+MAX_CLEAN_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class Rule:
     color: str
     quarantine_days: int
     clears_after: str | None = None
+    # With clears_after "clean_questionnaire": how many days with a clean daily report
+    # (after the trigger) it takes.
+    clean_days: int = 1
     summaries: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,6 +42,7 @@ class Rule:
             "color": self.color,
             "quarantine_days": self.quarantine_days,
             "clears_after": self.clears_after,
+            "clean_days": self.clean_days,
         }
 
 
@@ -155,6 +160,11 @@ def _parse_rule(raw: Any, index: int, seen: set[str], problems: list[RuleProblem
     if clears_after is not None and clears_after not in CLEARING_CONDITIONS:
         bad("clears_after", f"must be null or one of {', '.join(CLEARING_CONDITIONS)}, "
                             f"got {_show(clears_after)}")
+    clean_days = raw.get("clean_days", 1)
+    if not (_is_int(clean_days) and 1 <= clean_days <= MAX_CLEAN_DAYS):
+        bad("clean_days", f"must be an integer from 1 to {MAX_CLEAN_DAYS}, got {_show(clean_days)}")
+    elif clean_days > 1 and clears_after != "clean_questionnaire":
+        bad("clean_days", "only applies with clears_after 'clean_questionnaire'")
     if len(problems) > before:
         return None
     return Rule(
@@ -164,6 +174,7 @@ def _parse_rule(raw: Any, index: int, seen: set[str], problems: list[RuleProblem
         color=color,
         quarantine_days=days,
         clears_after=clears_after,
+        clean_days=clean_days,
         summaries=dict(summaries),
     )
 

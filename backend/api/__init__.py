@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from . import citizens, credit, gov, officials, tracing, wellknown
+from . import appeals, citizens, credit, gov, officials, tracing, wellknown
 
 
 def register_blueprints(api: Api) -> None:
     from checkpoints import api as checkpoint_api
 
-    for module in (wellknown, citizens, gov, officials, tracing, credit, checkpoint_api):
+    for module in (wellknown, citizens, appeals, gov, officials, tracing, credit, checkpoint_api):
         api.register_blueprint(module.blp)

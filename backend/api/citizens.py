@@ -11,6 +11,7 @@ from ..qr import qr_png, qr_svg
 from ..services import context
 from ..services.citizens import register_citizen, submit_questionnaire
 from ..services.codes import current_code, publish_changes
+from ..services.explain import explain
 from ..services.restrictions import check_pass, restriction_notices
 from ..services.tokens import issue_code_token, stored_token
 from .base import Blueprint
@@ -31,7 +32,8 @@ blp = Blueprint("citizens", __name__, url_prefix="/api/v1", description="Citizen
 
 
 def _code_body(state, decision) -> dict:
-    body = decision.to_dict(language())
+    lang = language()
+    body = explain(decision.to_dict(lang), lang)
     body["version"] = state.version
     return body
 

@@ -17,12 +17,15 @@ from ..services.ruleset_lifecycle import (
     simulate,
 )
 from ..services.rulesets import active_ruleset_row
+from ..services.stats import color_distribution
 from .auditing import current_actor
 from .base import Blueprint
 from .common import now, ruleset_cache
 from .schemas_officials import (
     AuditPageSchema,
     AuditQuerySchema,
+    ColorStatsQuerySchema,
+    ColorStatsSchema,
     DraftSchema,
     PublicationSchema,
     RollbackSchema,
@@ -114,3 +117,13 @@ def audit(query):
     entries, total = query_entries(region=region, **query)
     return {"entries": entries, "page": query["page"], "per_page": query["per_page"],
             "total": total}
+
+
+@blp.get("/stats/colors")
+@requires(Role.OFFICIAL)
+@blp.arguments(ColorStatsQuerySchema, location="query")
+@blp.response(200, ColorStatsSchema)
+def color_stats(query):
+    """The region's color distribution at the end of each of the last ``days`` days."""
+    region = current_actor().region
+    return {"region": region, "days": color_distribution(region, query["days"], now())}

@@ -119,7 +119,10 @@ class ReasonSchema(Schema):
     quarantine_days = fields.Integer()
     until = fields.String()
     pending = fields.List(fields.String())
+    clean_days_left = fields.Integer()
     facts = fields.List(fields.Nested(FactRefSchema))
+    actions = fields.List(fields.Dict(), metadata={
+        "description": "what the holder can do: daily reports, a test, an appeal"})
 
 
 class CodeSchema(Schema):

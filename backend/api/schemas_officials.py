@@ -78,3 +78,13 @@ class AuditPageSchema(Schema):
     page = fields.Integer()
     per_page = fields.Integer()
     total = fields.Integer()
+
+
+class ColorStatsQuerySchema(Schema):
+    days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=90))
+
+
+class ColorStatsSchema(Schema):
+    region = fields.String()
+    days = fields.List(fields.Dict(), metadata={
+        "description": "[{date, green, yellow, red}] oldest first"})

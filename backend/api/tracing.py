@@ -68,7 +68,8 @@ def leads(data):
 def import_(data):
     """Import the leads as secondary contacts; their codes are recomputed."""
     case = find_case(data["case"], context.identity_keys())
-    result = import_leads(current_actor(), case, ruleset_cache=ruleset_cache(), **_options(data))
+    result = import_leads(current_actor(), case, ruleset_cache=ruleset_cache(),
+                          keys=context.identity_keys(), **_options(data))
     publish_changes(context.redis(), result.changes)
     return {"leads": [lead.to_dict() for lead in result.leads], "accepted": result.accepted,
             "duplicates": result.duplicates, "recomputed": result.recomputed}

@@ -1,6 +1,7 @@
 """Health-side models. The credit store's models live in ``backend.credit`` on their own bind."""
 
 from .accounts import Credential, Role
+from .appeals import Appeal, CodeHistory, DataAccess
 from .audit import AuditEntry
 from .checkpoints import CATEGORIES, CheckIn, Checkpoint, RefusalCount, ScanReceipt
 from .citizens import Citizen, Questionnaire, QuestionnaireTravel
@@ -9,6 +10,9 @@ from .records import AreaRiskLevel, GovRecord
 from .types import UTCDateTime, utcnow
 
 __all__ = [
+    "Appeal",
+    "CodeHistory",
+    "DataAccess",
     "AreaRiskLevel",
     "AuditEntry",
     "CATEGORIES",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -31,7 +31,10 @@ class GovRecord(db.Model):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("credentials.id"))
+    # A record found wrong on appeal is withdrawn, never deleted: who, when and why.
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawn_by: Mapped[int | None] = mapped_column(Integer)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class AreaRiskLevel(db.Model):

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 from ..extensions import db
+from ..models.appeals import DataAccess
 from ..models.audit import GENESIS, AuditEntry
 
 # Arbitrary constant naming the audit chain's PostgreSQL advisory lock.
@@ -77,6 +78,13 @@ def record(
     db.session.add(entry)
     db.session.flush()
     return entry
+
+
+def note_access(actor: Actor, subject: str, action: str, what: str, reason: str | None,
+                audit_id: int | None, now: datetime) -> None:
+    """Tell ``subject`` (in their access log) that an official read their data."""
+    db.session.add(DataAccess(subject=subject, at=now, actor_name=actor.name, role=actor.role,
+                              action=action, what=what, reason=reason, audit_id=audit_id))
 
 
 @dataclass(frozen=True)

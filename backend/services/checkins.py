@@ -18,7 +18,14 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import delete, select
 
 from ..extensions import db
-from ..models import CheckIn, Questionnaire, QuestionnaireTravel, RefusalCount, ScanReceipt
+from ..models import (
+    CheckIn,
+    CodeHistory,
+    Questionnaire,
+    QuestionnaireTravel,
+    RefusalCount,
+    ScanReceipt,
+)
 
 STREAM = "hc:scans"
 GROUP = "checkin-writers"
@@ -113,9 +120,13 @@ def drain_all(redis, *, consumer: str | None = None) -> int:
     return total
 
 
-def purge_expired(now: datetime, *, checkin_days: int, questionnaire_days: int
-                  ) -> dict[str, int]:
-    """Delete check-ins, offline receipts and questionnaires older than their retention."""
+def purge_expired(now: datetime, *, checkin_days: int, questionnaire_days: int,
+                  history_days: int) -> dict[str, int]:
+    """Delete check-ins, offline receipts, questionnaires and code history past retention.
+
+    A citizen's current code stays; only superseded versions older than the
+    retention go.
+    """
     checkin_cutoff = now - timedelta(days=checkin_days)
     q_cutoff = now - timedelta(days=questionnaire_days)
     counts = {
@@ -129,6 +140,8 @@ def purge_expired(now: datetime, *, checkin_days: int, questionnaire_days: int
         QuestionnaireTravel.questionnaire_id.in_(old)))
     counts["questionnaires"] = db.session.execute(
         delete(Questionnaire).where(Questionnaire.reported_at < q_cutoff)).rowcount
+    counts["code_history"] = db.session.execute(delete(CodeHistory).where(
+        CodeHistory.changed_at < now - timedelta(days=history_days))).rowcount
     db.session.commit()
     return counts
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from risk import Decision, evaluate
 
 from ..extensions import db
-from ..models import Citizen, CodeState
+from ..models import Citizen, CodeHistory, CodeState
 from .facts import load_facts
 from .rulesets import active_ruleset
 
@@ -88,6 +88,9 @@ def _store(
     state.fingerprint = fingerprint
     state.evaluated_at = now
     state.changed_at = now
+    db.session.add(CodeHistory(citizen_id=citizen.id, version=state.version, color=state.color,
+                               reasons=reasons, ruleset_version=state.ruleset_version,
+                               changed_at=now))
     return state, True
 
 

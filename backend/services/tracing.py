@@ -15,7 +15,7 @@ from ..exceptions import NotFound, ValidationFailed
 from ..extensions import db
 from ..identity import IdentityKeys
 from ..models import CheckIn, Checkpoint, Citizen, GovRecord
-from .audit import Actor, record
+from .audit import Actor, note_access, record
 from .codes import CodeChange, recompute_codes
 
 TRACING_SOURCE = "tracing"
@@ -88,10 +88,12 @@ def find_leads(actor: Actor, case: Citizen, *, issuer: str, window: timedelta, d
                 key = (other.subject, v.checkpoint_id)
                 if key not in leads or lead.gap_minutes < leads[key].gap_minutes:
                     leads[key] = lead
-    record(actor, "checkins.read", f"subject:{case.subject}", now=now, reason=reason,
-           detail={"visits": len(visits), "leads": len(leads),
-                   "window_minutes": window.total_seconds() / 60, "days": days,
-                   "lead_subjects": sorted({s for s, _ in leads})})
+    entry = record(actor, "checkins.read", f"subject:{case.subject}", now=now, reason=reason,
+                   detail={"visits": len(visits), "leads": len(leads),
+                           "window_minutes": window.total_seconds() / 60, "days": days})
+    # Each person whose check-ins were read sees it in their own access log.
+    for subject in {case.subject} | {s for s, _ in leads}:
+        note_access(actor, subject, "checkins.read", "check_ins", reason, entry.id, now)
     db.session.commit()
     return len(visits), sorted(leads.values(), key=lambda lead: (lead.visit_at, lead.subject))
 
@@ -105,8 +107,17 @@ class TracingImport:
     changes: list[CodeChange]
 
 
+def tracing_ref(keys: IdentityKeys, case_subject: str, subject: str, checkpoint_id: int,
+                at: datetime) -> str:
+    """A stable, opaque reference: the person sees it in their reasons, and it must not
+    reveal who the case was."""
+    return "trace-" + keys.keyed_digest(
+        f"{case_subject}|{subject}|{checkpoint_id}|{at:%Y%m%d}")[:20]
+
+
 def import_leads(actor: Actor, case: Citizen, *, issuer: str, window: timedelta, days: int,
-                 reason: str, now: datetime, ruleset_cache: dict) -> TracingImport:
+                 reason: str, now: datetime, ruleset_cache: dict,
+                 keys: IdentityKeys) -> TracingImport:
     """Record every lead as a ``secondary_contact`` (source ``tracing``) and recompute codes."""
     _, leads = find_leads(actor, case, issuer=issuer, window=window, days=days,
                           reason=reason, now=now)
@@ -120,7 +131,7 @@ def import_leads(actor: Actor, case: Citizen, *, issuer: str, window: timedelta,
             first_visit[lead.subject] = lead
     accepted = duplicates = 0
     for subject, lead in first_visit.items():
-        ref = f"{case.subject}:{subject}:{lead.checkpoint_id}:{lead.case_visit_at:%Y%m%d}"
+        ref = tracing_ref(keys, case.subject, subject, lead.checkpoint_id, lead.case_visit_at)
         exists = db.session.execute(select(GovRecord.id).where(
             GovRecord.source == TRACING_SOURCE, GovRecord.ref == ref)).first()
         if exists:

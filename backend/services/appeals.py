@@ -1,0 +1,126 @@
+"""Appeals: a holder disputes a record behind their code, or a restriction.
+
+Health appeals are decided by officials of the holder's region, restriction
+appeals by credit authorities. A correction withdraws the disputed record (kept,
+with who withdrew it and why) and recomputes the code, or lifts the restriction.
+Every decision is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, select
+
+from ..credit.reads import own_restrictions
+from ..credit.service import lift_restriction
+from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..extensions import db
+from ..models import Appeal, Citizen, GovRecord, Role
+from .audit import Actor, note_access, record
+from .codes import CodeChange, recompute_codes
+
+OPEN, UPHELD, CORRECTED = "open", "upheld", "corrected"
+
+
+def _holder_record(citizen: Citizen, target_id: str) -> GovRecord:
+    source, _, ref = target_id.partition("/")
+    found = db.session.execute(select(GovRecord).where(
+        GovRecord.source == source, GovRecord.ref == ref, GovRecord.id_hash == citizen.id_hash,
+    )).scalar_one_or_none()
+    if found is None:
+        raise ValidationFailed("No record about you has this source and ref.", fields={
+            "target_id": ["give the record as source/ref, as shown in your reasons"]})
+    return found
+
+
+def file_appeal(citizen: Citizen, data: Mapping[str, Any], *, now: datetime,
+                deadline_days: int) -> Appeal:
+    target, target_id = data["target"], data.get("target_id")
+    record_id = None
+    if target == "code" and target_id:
+        record_id = _holder_record(citizen, target_id).id
+    if target == "restriction":
+        mine = {str(r["restriction_id"]) for r in own_restrictions(citizen.id_hash, now)}
+        if not target_id or str(target_id) not in mine:
+            raise ValidationFailed("Name one of your restrictions.", fields={
+                "target_id": ["must be the restriction_id of one of your restrictions"]})
+    appeal = Appeal(citizen_id=citizen.id, region=citizen.region, target=target,
+                    target_id=str(target_id) if target_id else None, record_id=record_id,
+                    reason=data["reason"], evidence=data.get("evidence"), state=OPEN,
+                    created_at=now, deadline=now + timedelta(days=deadline_days))
+    db.session.add(appeal)
+    db.session.commit()
+    return appeal
+
+
+def my_appeals(citizen: Citizen) -> list[Appeal]:
+    return list(db.session.execute(
+        select(Appeal).where(Appeal.citizen_id == citizen.id).order_by(Appeal.id.desc())
+    ).scalars())
+
+
+def _decides(actor: Actor) -> str:
+    return "restriction" if actor.role == Role.CREDIT_AUTHORITY.value else "code"
+
+
+def queue(actor: Actor, now: datetime) -> list[Appeal]:
+    """Appeals this actor may decide: open and overdue first, then open, then decided."""
+    query = select(Appeal).where(Appeal.target == _decides(actor))
+    if actor.role == Role.OFFICIAL.value:
+        query = query.where(Appeal.region == actor.region)
+    order = case((Appeal.state != OPEN, 2), (Appeal.deadline < now, 0), else_=1)
+    return list(db.session.execute(
+        query.order_by(order, Appeal.deadline, Appeal.id)).scalars())
+
+
+def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
+           ruleset_cache: dict) -> tuple[Appeal, list[CodeChange]]:
+    appeal = db.session.get(Appeal, appeal_id)
+    if appeal is None:
+        raise NotFound("No such appeal.")
+    if appeal.target != _decides(actor):
+        who = "credit authorities" if appeal.target == "restriction" else "health officials"
+        raise Forbidden(f"Appeals against a {appeal.target} are decided by {who}.")
+    if actor.role == Role.OFFICIAL.value and appeal.region != actor.region:
+        raise Forbidden("This appeal belongs to another region.")
+    if appeal.state != OPEN:
+        raise ValidationFailed("This appeal was already decided.", code="already_decided",
+                               fields={"appeal_id": [f"is {appeal.state}"]})
+    citizen = db.session.get(Citizen, appeal.citizen_id)
+    changes: list[CodeChange] = []
+    if outcome == CORRECTED:
+        if appeal.target == "restriction":
+            lift_restriction(int(appeal.target_id), reason=f"corrected on appeal: {note}",
+                             actor_id=actor.id, now=now)
+        else:
+            if appeal.record_id is None:
+                raise ValidationFailed("This appeal names no record to correct.",
+                                       fields={"outcome": ["only 'upheld' is possible"]})
+            disputed = db.session.get(GovRecord, appeal.record_id)
+            disputed.withdrawn_at, disputed.withdrawn_by = now, actor.id
+            disputed.withdrawn_reason = note
+            db.session.flush()
+            _, changes = recompute_codes([citizen], now, ruleset_cache)
+    appeal.state, appeal.decided_at, appeal.decided_by = outcome, now, actor.id
+    appeal.decided_by_name, appeal.decision_note = actor.name, note
+    entry = record(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
+                   region=appeal.region, detail={"outcome": outcome, "target": appeal.target,
+                                                 "target_id": appeal.target_id})
+    if appeal.target == "code":
+        note_access(actor, citizen.subject, "appeal.decide", "records", note, entry.id, now)
+    db.session.commit()
+    return appeal, changes
+
+
+def appeal_view(appeal: Appeal, now: datetime) -> dict[str, Any]:
+    return {
+        "id": appeal.id, "target": appeal.target, "target_id": appeal.target_id,
+        "reason": appeal.reason, "evidence": appeal.evidence, "state": appeal.state,
+        "created_at": appeal.created_at.isoformat(), "deadline": appeal.deadline.isoformat(),
+        "overdue": appeal.state == OPEN and now > appeal.deadline,
+        "decided_at": appeal.decided_at.isoformat() if appeal.decided_at else None,
+        "decided_by": appeal.decided_by_name, "decision_note": appeal.decision_note,
+    }
