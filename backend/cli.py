@@ -37,11 +37,19 @@ def create_user(role: str, region: str | None, name: str | None) -> None:
 
 
 @click.command("rotate-keys")
+@click.option("--withdraw-old", is_flag=True,
+              help="Also stop publishing the old keys now (a compromised key).")
 @with_appcontext
-def rotate_keys() -> None:
+def rotate_keys(withdraw_old: bool) -> None:
     """Start signing with a new key; old public keys stay published until their tokens expire."""
-    key = context.keyring().rotate(datetime.now(UTC))
+    ring = context.keyring()
+    old = [k.kid for k in ring.published(datetime.now(UTC))]
+    key = ring.rotate(datetime.now(UTC))
     click.echo(f"new signing key {key.kid}")
+    if withdraw_old:
+        for kid in old:
+            ring.withdraw(kid)
+            click.echo(f"withdrew key {kid}")
 
 
 @click.command("seed-demo")
@@ -114,3 +122,40 @@ def purge_expired() -> None:
 
 
 commands += [drain_checkins, purge_expired]
+
+
+@click.command("refresh-trust")
+@click.option("--issuer", default=None, help="Only this issuer.")
+@with_appcontext
+def refresh_trust(issuer: str | None) -> None:
+    """Fetch every trusted issuer's JWKS now (run it from cron every few minutes)."""
+    from .services.trust import refresh_all
+
+    outcome = refresh_all(datetime.now(UTC), current_app.config["JWKS_FETCH_TIMEOUT_SECONDS"],
+                          only=issuer)
+    context.trusted_keys().invalidate()
+    for name, result in outcome.items():
+        click.echo(f"{name}: {result}")
+
+
+@click.command("trust-issuer")
+@click.argument("issuer_id")
+@click.option("--name", required=True)
+@click.option("--jwks-url", required=True)
+@with_appcontext
+def trust_issuer(issuer_id: str, name: str, jwks_url: str) -> None:
+    """Add (or update) a trusted issuer from the command line; audited as the operator."""
+    from .services.audit import Actor
+    from .services.trust import put_issuer
+
+    issuer = put_issuer(Actor(None, "command line", "admin", None), issuer_id,
+                        {"name": name, "jwks_url": jwks_url},
+                        local_issuer=current_app.config["ISSUER_ID"], now=datetime.now(UTC),
+                        timeout=current_app.config["JWKS_FETCH_TIMEOUT_SECONDS"])
+    context.trusted_keys().invalidate()
+    keys = len((issuer.jwks or {}).get("keys", []))
+    click.echo(f"{issuer_id}: {keys} keys" + (f" ({issuer.last_error})" if issuer.last_error
+                                             else ""))
+
+
+commands += [refresh_trust, trust_issuer]

@@ -52,6 +52,10 @@ class Config:
         # Keyed hashing of ID numbers and pseudonyms; read from SECRET_KEY_PATH when unset.
         self.PSEUDONYM_KEY = os.environ.get("PSEUDONYM_KEY", "")
         self.ISSUER_ID = os.environ.get("ISSUER_ID", "hc-local")
+        # Trust list: how long a worker reuses the trusted keys it read, and how long a
+        # JWKS fetch may take before the last good copy is kept.
+        self.TRUST_CACHE_SECONDS = _env_int("TRUST_CACHE_SECONDS", 10)
+        self.JWKS_FETCH_TIMEOUT_SECONDS = _env_int("JWKS_FETCH_TIMEOUT_SECONDS", 5)
         self.TOKEN_LIFETIME_SECONDS = _env_int("TOKEN_LIFETIME_SECONDS", 300)
         self.CLOCK_SKEW_SECONDS = _env_int("CLOCK_SKEW_SECONDS", 300)
         self.QUESTIONNAIRE_MAX_AGE_DAYS = _env_int("QUESTIONNAIRE_MAX_AGE_DAYS", 14)
@@ -97,6 +101,8 @@ class Config:
 
 class TestConfig(Config):
     """Tests: a throw-away instance folder; URLs still come from the environment."""
+
+    __test__ = False  # not a pytest test class
 
     def __init__(self, instance_path: str | os.PathLike[str]) -> None:
         super().__init__(instance_path)

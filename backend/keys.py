@@ -144,6 +144,18 @@ class KeyRing:
         keys = self.published(now)
         return {"keys": [public_jwk(k.private_key.public_key(), k.kid) for k in keys]}
 
+    def withdraw(self, kid: str) -> None:
+        """Stop publishing ``kid`` at once (a compromised key): its tokens stop verifying."""
+        with self._lock:
+            keys = self._load()
+            if kid not in {k.kid for k in keys}:
+                raise KeyError(kid)
+            if all(k.kid == kid or k.retired_at is not None for k in keys):
+                raise ValueError("rotate first: the active key cannot be withdrawn")
+            self._write_manifest([k for k in keys if k.kid != kid])
+            (self.directory / f"{kid}.pem").unlink(missing_ok=True)
+            self._loaded_mtime = None
+
     def rotate(self, now: datetime) -> SigningKey:
         """Start signing with a new key; the old ones retire now and are dropped once expired."""
         with self._lock:

@@ -92,7 +92,7 @@ def scan(data):
             return holder_restricted(iss, subject, policy.category, at, issuer)
     decision = scan_online(
         data["token"], checkpoint_id=checkpoint_id, policy=policy,
-        keys=current_app.extensions["local_keys"].keyset(at), ctx=context.scan_context(),
+        keys=context.trusted_keys().keyset(at), ctx=context.scan_context(),
         now=at, scan_id=data.get("scan_id"), scanned_at=scanned_at, restricted=restricted,
     )
     return decision.public()
@@ -109,7 +109,7 @@ def batch(data):
     policy, _ = current_app.extensions["policy_cache"].get(checkpoint_id)
     result = upload_offline(
         data["scans"], row_schema=OFFLINE_ROW, checkpoint_id=checkpoint_id, policy=policy,
-        keys=current_app.extensions["local_keys"].keyset(at), now=at,
+        keys=context.trusted_keys().keyset(at), now=at,
         clock_skew_seconds=current_app.config["CLOCK_SKEW_SECONDS"],
         max_age_days=current_app.config["CHECKIN_RETENTION_DAYS"],
     )
@@ -133,7 +133,7 @@ def bundle(query):
         restricted = {"category": policy.category, "salt": salt,
                       "tags": restricted_tags(policy.category, at, salt, cfg["ISSUER_ID"])}
     return build_bundle(
-        keys_by_issuer={cfg["ISSUER_ID"]: context.keyring().jwks(at)}, policy=policy,
+        keys_by_issuer=context.trusted_keys().jwks_by_issuer(at), policy=policy,
         redis=context.redis(), cursor=cursor, now=at, local_issuer=cfg["ISSUER_ID"],
         token_lifetime=cfg["TOKEN_LIFETIME_SECONDS"],
         clock_skew_seconds=cfg["VERIFIER_CLOCK_SKEW_SECONDS"], restricted=restricted,

@@ -155,6 +155,7 @@ class KeySet:
 
     def __init__(self, keys: Mapping[tuple[str, str], ec.EllipticCurvePublicKey] | None = None):
         self._keys = dict(keys or {})
+        self._issuers = frozenset(issuer for issuer, _ in self._keys)
 
     @classmethod
     def from_jwks(cls, jwks_by_issuer: Mapping[str, Mapping[str, Any]]) -> KeySet:
@@ -175,10 +176,14 @@ class KeySet:
 
     @property
     def issuers(self) -> frozenset[str]:
-        return frozenset(issuer for issuer, _ in self._keys)
+        return self._issuers
 
     def get(self, issuer: str, kid: str) -> ec.EllipticCurvePublicKey | None:
         return self._keys.get((issuer, kid))
+
+    def merged(self, other: KeySet) -> KeySet:
+        """Both sets; where both know an (issuer, kid), this set's key wins."""
+        return KeySet({**other._keys, **self._keys})
 
     def __iter__(self) -> Iterable[tuple[str, str]]:
         return iter(self._keys)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from . import appeals, citizens, credit, gov, officials, tracing, wellknown
+from . import appeals, citizens, credit, gov, officials, tracing, trust, wellknown
 
 
 def register_blueprints(api: Api) -> None:
     from checkpoints import api as checkpoint_api
 
-    for module in (wellknown, citizens, appeals, gov, officials, tracing, credit, checkpoint_api):
+    for module in (wellknown, citizens, appeals, gov, officials, tracing, credit, trust,
+                   checkpoint_api):
         api.register_blueprint(module.blp)

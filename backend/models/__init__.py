@@ -7,6 +7,7 @@ from .checkpoints import CATEGORIES, CheckIn, Checkpoint, RefusalCount, ScanRece
 from .citizens import Citizen, Questionnaire, QuestionnaireTravel
 from .codes import CodeState, RulesetVersion
 from .records import AreaRiskLevel, GovRecord
+from .trust import TrustedIssuer
 from .types import UTCDateTime, utcnow
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Questionnaire",
     "QuestionnaireTravel",
     "Role",
+    "TrustedIssuer",
     "RulesetVersion",
     "UTCDateTime",
     "utcnow",

@@ -12,6 +12,7 @@ from ..identity import IdentityKeys
 from ..keys import KeyRing
 from .checkpoints import PolicyCache
 from .scans import LocalKeys, ScanContext
+from .trust import TrustedKeys
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ def init_services(app: Flask) -> None:
     app.extensions["device_cache"] = DeviceCredentialCache(app.config["DEVICE_AUTH_CACHE_SECONDS"])
     app.extensions["policy_cache"] = PolicyCache(app.config["POLICY_CACHE_SECONDS"])
     app.extensions["local_keys"] = LocalKeys(app.extensions["keyring"], app.config["ISSUER_ID"])
+    app.extensions["trusted_keys"] = TrustedKeys(app.extensions["local_keys"],
+                                                 app.config["TRUST_CACHE_SECONDS"])
 
 
 def keyring() -> KeyRing:
@@ -94,3 +97,7 @@ def scan_context() -> ScanContext:
         )
         current_app.extensions["scan_context"] = ctx
     return ctx
+
+
+def trusted_keys() -> TrustedKeys:
+    return current_app.extensions["trusted_keys"]
