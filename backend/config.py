@@ -82,6 +82,16 @@ class Config:
         self.APPEAL_DEADLINE_DAYS = _env_int("APPEAL_DEADLINE_DAYS", 3)
         self.TESTING = False
 
+        # Rate limits (Flask-Limiter syntax); counters live in Redis when it is configured.
+        self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") not in ("0", "false")
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.RATELIMIT_APPLICATION = os.environ.get("RATE_LIMIT_FAILED_AUTH", "30/minute")
+        self.RATE_LIMIT_REGISTRATION = os.environ.get("RATE_LIMIT_REGISTRATION",
+                                                      "20/minute;500/day")
+        self.RATE_LIMIT_TOKENS = os.environ.get("RATE_LIMIT_TOKENS", "60/minute")
+        self.RATE_LIMIT_SCANS = os.environ.get("RATE_LIMIT_SCANS", "1200/minute")
+
         # flask-smorest: the OpenAPI document is the reference for clients.
         self.API_TITLE = "Health code and check-in API"
         self.API_VERSION = "v1"
@@ -107,3 +117,5 @@ class TestConfig(Config):
     def __init__(self, instance_path: str | os.PathLike[str]) -> None:
         super().__init__(instance_path)
         self.TESTING = True
+        # Tests register hundreds of people from one address; the limit tests opt in.
+        self.RATELIMIT_ENABLED = False

@@ -12,6 +12,8 @@ from backend.api.base import Blueprint
 from backend.api.common import now
 from backend.auth import current_principal, requires
 from backend.exceptions import Forbidden, ValidationFailed
+from backend.limits import scan_limit
+from backend.metrics import SCANS
 from backend.models import Role
 from backend.services import context
 from backend.services.checkpoints import add_device, create_checkpoint, list_checkpoints
@@ -72,6 +74,7 @@ def new_device(data, checkpoint_id: int):
 
 
 @blp.post("/scans")
+@scan_limit
 @requires(Role.CHECKPOINT_DEVICE)
 @blp.arguments(ScanSchema)
 @blp.response(200, ScanResultSchema)
@@ -95,6 +98,7 @@ def scan(data):
         keys=context.trusted_keys().keyset(at), ctx=context.scan_context(),
         now=at, scan_id=data.get("scan_id"), scanned_at=scanned_at, restricted=restricted,
     )
+    SCANS.labels(decision.decision, decision.reason).inc()
     return decision.public()
 
 

@@ -11,7 +11,7 @@ from ..models import Role
 from ..services import context
 from ..services.appeals import appeal_view, decide, file_appeal, my_appeals, queue
 from ..services.citizens import submit_questionnaire
-from ..services.codes import current_code, publish_changes
+from ..services.codes import current_code
 from ..services.mydata import access_log, my_data
 from .auditing import current_actor
 from .base import Blueprint
@@ -116,7 +116,7 @@ def decision(data, appeal_id: int):
     at = now()
     decided, changes = decide(current_actor(), appeal_id, data["outcome"], data["note"], at,
                               ruleset_cache())
-    publish_changes(context.redis(), changes)
+    context.publish(changes)
     return appeal_view(decided, at)
 
 
@@ -127,14 +127,14 @@ def decision(data, appeal_id: int):
 def daily_report(data):
     """The daily health report a yellow or red code asks for."""
     citizen, at = me(), now()
-    state, _ = current_code(citizen, at, ruleset_cache(), context.redis())
+    state, _ = current_code(citizen, at, ruleset_cache(), context.publish)
     if state.color == "green":
         raise Conflict("A green code needs no daily report.", code="not_needed")
     cfg = context.settings()
     q, state, decision, changes = submit_questionnaire(
         citizen, {**data, "travel": []}, at, max_age_days=cfg.questionnaire_max_age_days,
         clock_skew_seconds=cfg.clock_skew, ruleset_cache=ruleset_cache())
-    publish_changes(context.redis(), changes)
+    context.publish(changes)
     return {"questionnaire_id": q.id, "code": _code_body(state, decision)}
 
 

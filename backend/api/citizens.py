@@ -6,11 +6,12 @@ from flask import Response, current_app, url_for
 
 from ..auth import requires
 from ..credit.reads import own_restrictions
+from ..limits import registration_limit, token_limit
 from ..models import Role
 from ..qr import qr_png, qr_svg
 from ..services import context
 from ..services.citizens import register_citizen, submit_questionnaire
-from ..services.codes import current_code, publish_changes
+from ..services.codes import current_code
 from ..services.explain import explain
 from ..services.restrictions import check_pass, restriction_notices
 from ..services.tokens import issue_code_token, stored_token
@@ -39,6 +40,7 @@ def _code_body(state, decision) -> dict:
 
 
 @blp.post("/citizens")
+@registration_limit
 @blp.arguments(RegistrationSchema)
 @blp.response(201, RegistrationResultSchema)
 @blp.doc(security=[])
@@ -47,7 +49,7 @@ def register(data):
     citizen, secret, changes = register_citizen(
         data, context.identity_keys(), now(), ruleset_cache()
     )
-    publish_changes(context.redis(), changes)
+    context.publish(changes)
     return {"citizen_id": citizen.id, "subject": citizen.subject, "token": secret}
 
 
@@ -64,7 +66,7 @@ def questionnaire(data):
         clock_skew_seconds=cfg.clock_skew,
         ruleset_cache=ruleset_cache(),
     )
-    publish_changes(context.redis(), changes)
+    context.publish(changes)
     return {"questionnaire_id": q.id, "code": _code_body(state, decision)}
 
 
@@ -73,11 +75,12 @@ def questionnaire(data):
 @blp.response(200, CodeSchema)
 def my_code():
     """The holder's color with every reason, the facts behind it and when it turns green."""
-    state, decision = current_code(me(), now(), ruleset_cache(), context.redis())
+    state, decision = current_code(me(), now(), ruleset_cache(), context.publish)
     return _code_body(state, decision)
 
 
 @blp.post("/me/tokens")
+@token_limit
 @requires(Role.CITIZEN)
 @blp.arguments(TokenRequestSchema)
 @blp.response(201, TokenResultSchema)
@@ -91,7 +94,7 @@ def new_token(data):
     citizen = me()
     cfg = context.settings()
     stamped = now()
-    state, _ = current_code(citizen, stamped, ruleset_cache(), context.redis())
+    state, _ = current_code(citizen, stamped, ruleset_cache(), context.publish)
     if data.get("scope"):
         check_pass(citizen, state, data["scope"], stamped,
                    frozenset(current_app.config["TRAVEL_ADMITS"]))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..auth import current_principal, requires
 from ..exceptions import ValidationFailed
+from ..metrics import IMPORT_BATCH, IMPORT_ROWS
 from ..models import Role
 from ..services import context
-from ..services.codes import publish_changes
 from ..services.gov import import_records, set_area_risk
 from .base import Blueprint
 from .common import now, ruleset_cache
@@ -38,7 +38,11 @@ def post_records(data):
         clock_skew_seconds=context.settings().clock_skew,
         ruleset_cache=ruleset_cache(),
     )
-    publish_changes(context.redis(), result.changes)
+    context.publish(result.changes)
+    IMPORT_BATCH.observe(len(data["records"]))
+    for outcome, count in (("accepted", result.accepted), ("duplicate", result.duplicates),
+                           ("rejected", len(result.rejected))):
+        IMPORT_ROWS.labels(outcome).inc(count)
     return result
 
 
@@ -55,7 +59,7 @@ def put_area(data, area_code: str):
         area_code, data, set_by=current_principal().credential_id, now=now(),
         ruleset_cache=ruleset_cache(),
     )
-    publish_changes(context.redis(), changes)
+    context.publish(changes)
     return {
         "area_code": level.area_code, "risk_level": level.risk_level,
         "since": level.since, "region": level.region, "recomputed": recomputed,

@@ -7,7 +7,6 @@ from ..extensions import db
 from ..models import Role
 from ..services import context
 from ..services.audit import query_entries
-from ..services.codes import publish_changes
 from ..services.ruleset_lifecycle import (
     create_draft,
     get_ruleset,
@@ -90,7 +89,7 @@ def simulate_draft(ruleset_id: int):
 def publish_draft(ruleset_id: int):
     """Publish a draft as the next version and recompute every code of the region."""
     publication = publish(current_actor(), ruleset_id, now(), ruleset_cache())
-    publish_changes(context.redis(), publication.changes)
+    context.publish(publication.changes)
     return publication
 
 
@@ -102,7 +101,7 @@ def rollback_to(data):
     """Publish a new version equal to an earlier one."""
     publication = rollback(current_actor(), data["to_version"], data["reason"], now(),
                            ruleset_cache())
-    publish_changes(context.redis(), publication.changes)
+    context.publish(publication.changes)
     return publication
 
 

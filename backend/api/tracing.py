@@ -10,7 +10,6 @@ from marshmallow import Schema, fields, validate
 from ..auth import requires
 from ..models import Role
 from ..services import context
-from ..services.codes import publish_changes
 from ..services.tracing import find_case, find_leads, import_leads
 from .auditing import current_actor
 from .base import Blueprint
@@ -70,6 +69,6 @@ def import_(data):
     case = find_case(data["case"], context.identity_keys())
     result = import_leads(current_actor(), case, ruleset_cache=ruleset_cache(),
                           keys=context.identity_keys(), **_options(data))
-    publish_changes(context.redis(), result.changes)
+    context.publish(result.changes)
     return {"leads": [lead.to_dict() for lead in result.leads], "accepted": result.accepted,
             "duplicates": result.duplicates, "recomputed": result.recomputed}

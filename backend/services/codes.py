@@ -11,21 +11,24 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from risk import Decision, evaluate
 
 from ..extensions import db
+from ..metrics import EVALUATION_SECONDS, PEOPLE_EVALUATED
 from ..models import Citizen, CodeHistory, CodeState
 from .facts import load_facts
 from .rulesets import active_ruleset
 
 CODE_KEY = "hc:code:{subject}"
 CHANGES_KEY = "hc:code:changes"
+# Set once Redis holds every code change that can still matter (see republish_recent).
+STATUS_READY_KEY = "hc:code:ready"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ def recompute_codes(
     """
     if not citizens:
         return {}, []
+    started = time.perf_counter()
     facts = load_facts(citizens, now)
     ids = [c.id for c in citizens]
     states = {
@@ -66,6 +70,8 @@ def recompute_codes(
             results[citizen.id] = (state, decision)
             if changed:
                 changes.append(CodeChange(citizen.subject, state.version, state.color, now))
+    EVALUATION_SECONDS.observe(time.perf_counter() - started)
+    PEOPLE_EVALUATED.inc(len(citizens))
     return results, changes
 
 
@@ -114,12 +120,13 @@ def publish_changes(redis, changes: Sequence[CodeChange]) -> None:
 
 
 def current_code(
-    citizen: Citizen, now: datetime, ruleset_cache: dict, redis
+    citizen: Citizen, now: datetime, ruleset_cache: dict,
+    publish: Callable[[Sequence[CodeChange]], None],
 ) -> tuple[CodeState, Decision]:
-    """Re-evaluate one citizen now, store any change, and return the fresh decision."""
+    """Re-evaluate one citizen now, store any change, publish it, return the fresh decision."""
     results, changes = recompute_codes([citizen], now, ruleset_cache)
     db.session.commit()
-    publish_changes(redis, changes)
+    publish(changes)
     return results[citizen.id]
 
 
@@ -133,3 +140,39 @@ def citizens_by_id_hashes(hashes: Sequence[str]) -> list[Citizen]:
             ).scalars()
         )
     return found
+
+
+def republish_recent(redis, now: datetime, window_seconds: int) -> int:
+    """Copy every code change of the last ``window_seconds`` from the database to Redis.
+
+    Redis keeps nothing on disk here: after a restart (or a publish that failed
+    while it was down) it no longer knows recent changes, and a token made before
+    one would pass. Only changes younger than a token's lifetime can matter, so
+    this is a small, bounded copy. The database keeps the evaluation time, a few
+    milliseconds before the commit; a token stamped inside that window (made from
+    the old state) would pass after a restart, a window accepted as negligible.
+    """
+    since = now - timedelta(seconds=window_seconds)
+    rows = db.session.execute(
+        select(Citizen.subject, CodeState.version, CodeState.color, CodeState.changed_at)
+        .join(Citizen, Citizen.id == CodeState.citizen_id)
+        .where(CodeState.changed_at >= since)
+    ).all()
+    pipe = redis.pipeline(transaction=False)
+    for subject, version, color, changed_at in rows:
+        ms = int(changed_at.timestamp() * 1000)
+        pipe.hset(CODE_KEY.format(subject=subject),
+                  mapping={"v": version, "changed_ms": ms, "color": color})
+        pipe.zadd(CHANGES_KEY, {subject: ms})
+    pipe.set(STATUS_READY_KEY, int(now.timestamp()))
+    pipe.execute()
+    return len(rows)
+
+
+def changed_ms_in_database(subject: str) -> int | None:
+    """The database's view of when a subject's code last changed (Redis fallback)."""
+    changed = db.session.execute(
+        select(CodeState.changed_at).join(Citizen, Citizen.id == CodeState.citizen_id)
+        .where(Citizen.subject == subject)
+    ).scalar_one_or_none()
+    return None if changed is None else int(changed.timestamp() * 1000)

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, current_app
+from redis.exceptions import RedisError
 
 from ..auth import DeviceCredentialCache
+from ..health import note_degraded
 from ..identity import IdentityKeys
 from ..keys import KeyRing
 from .checkpoints import PolicyCache
+from .codes import publish_changes
 from .scans import LocalKeys, ScanContext
 from .trust import TrustedKeys
 
@@ -88,12 +91,15 @@ def scan_context() -> ScanContext:
     ctx = current_app.extensions.get("scan_context")
     if ctx is None:
         c = current_app.config
+        app = current_app._get_current_object()
         ctx = ScanContext(
             redis=redis(),
             local_issuer=c["ISSUER_ID"],
             replay_window_seconds=c["REPLAY_WINDOW_SECONDS"],
             clock_skew_seconds=c["VERIFIER_CLOCK_SKEW_SECONDS"],
             write_stream=c["CHECKIN_SINK"] == "stream",
+            status_window_seconds=c["TOKEN_LIFETIME_SECONDS"] + c["CLOCK_SKEW_SECONDS"],
+            on_degraded=lambda exc: note_degraded(app, "redis", exc),
         )
         current_app.extensions["scan_context"] = ctx
     return ctx
@@ -101,3 +107,16 @@ def scan_context() -> ScanContext:
 
 def trusted_keys() -> TrustedKeys:
     return current_app.extensions["trusted_keys"]
+
+
+def publish(changes) -> None:
+    """Publish code changes to Redis; if Redis is down, carry on and republish later.
+
+    The database stays the truth: scans fall back to it while Redis is down, and
+    the next scan after it returns copies the recent changes over first.
+    """
+    try:
+        publish_changes(redis(), changes)
+    except RedisError as exc:
+        note_degraded(current_app, "redis", exc)
+        scan_context().status_stale = True

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from checkpoints.verifier import RESTRICTED, KeySet, Policy, ScanDecision, verify
@@ -24,12 +25,19 @@ from ..extensions import db
 from ..keys import KeyRing
 from ..models import ScanReceipt
 from .checkins import STREAM, add_refusals, checkin_row, insert_checkins
-from .codes import CHANGES_KEY, CODE_KEY
+from .codes import (
+    CHANGES_KEY,
+    CODE_KEY,
+    STATUS_READY_KEY,
+    changed_ms_in_database,
+    republish_recent,
+)
 
 SEEN_KEY = "hc:seen:{issuer}:{subject}:{jti}"
 NO_STATUS_KEY = "hc:code:-"  # other issuers' codes: no status here, the short lifetime rules
 
 _SCAN_LUA = """
+if redis.call('EXISTS', KEYS[4]) == 0 then return 'no_status' end
 local changed = redis.call('HGET', KEYS[1], 'changed_ms')
 if changed and tonumber(changed) > tonumber(ARGV[1]) then return 'code_changed' end
 local seen = redis.call('GET', KEYS[2])
@@ -74,7 +82,10 @@ class ScanContext:
     replay_window_seconds: int
     clock_skew_seconds: int
     write_stream: bool  # False: write check-ins to the database synchronously
+    status_window_seconds: int  # how far back a code change can still matter
+    on_degraded: Callable[[Exception], None] = lambda exc: None
     script: Any = None
+    status_stale: bool = False  # a publish failed: republish before trusting Redis
 
     def __post_init__(self) -> None:
         self.script = self.redis.register_script(_SCAN_LUA)
@@ -95,21 +106,34 @@ def scan_online(
         _count_refusal(ctx, checkpoint_id, at, decision.reason)
         return decision
     scan_id = scan_id or secrets.token_hex(12)
-    code_key = (CODE_KEY.format(subject=decision.subject)
-                if decision.issuer == ctx.local_issuer else NO_STATUS_KEY)
+    local = decision.issuer == ctx.local_issuer
+    code_key = CODE_KEY.format(subject=decision.subject) if local else NO_STATUS_KEY
     seen_key = SEEN_KEY.format(issuer=decision.issuer, subject=decision.subject,
                                jti=decision.jti)
-    outcome = ctx.script(
-        keys=[code_key, seen_key, STREAM],
-        args=[int((decision.issued_at or 0) * 1000), checkpoint_id, ctx.replay_window_seconds,
-              "1" if ctx.write_stream else "0", scan_id, decision.issuer, decision.subject,
-              _ms(at)],
-    )
+    args = [int((decision.issued_at or 0) * 1000), checkpoint_id, ctx.replay_window_seconds,
+            "1" if ctx.write_stream else "0", scan_id, decision.issuer, decision.subject, _ms(at)]
+    try:
+        if ctx.status_stale:
+            republish_recent(ctx.redis, now, ctx.status_window_seconds)
+            ctx.status_stale = False
+        outcome = ctx.script(keys=[code_key, seen_key, STREAM, STATUS_READY_KEY], args=args)
+        if outcome == "no_status":  # Redis lost its data (restart): refill it once
+            republish_recent(ctx.redis, now, ctx.status_window_seconds)
+            outcome = ctx.script(keys=[code_key, seen_key, STREAM, STATUS_READY_KEY], args=args)
+        stream = ctx.write_stream
+    except RedisError as exc:
+        # Redis is down: the database answers the code-change question, the replay
+        # check is skipped, and the check-in is written to the database at once.
+        ctx.on_degraded(exc)
+        ctx.status_stale = True
+        changed = changed_ms_in_database(decision.subject) if local else None
+        outcome = "code_changed" if changed is not None and changed > args[0] else "ok"
+        stream = False
     if outcome != "ok":
         decision = decision.refused(outcome)
         _count_refusal(ctx, checkpoint_id, at, decision.reason)
         return decision
-    if not ctx.write_stream:
+    if not stream:
         insert_checkins([checkin_row(scan_id, checkpoint_id, decision.issuer, decision.subject,
                                      at, now)])
         db.session.commit()
@@ -118,11 +142,14 @@ def scan_online(
 
 def _count_refusal(ctx: ScanContext, checkpoint_id: int, at: datetime, reason: str) -> None:
     if ctx.write_stream:
-        ctx.redis.xadd(STREAM, {"type": "refusal", "checkpoint": checkpoint_id,
-                                "reason": reason, "at": _ms(at)})
-    else:
-        add_refusals({(checkpoint_id, at.date(), reason): 1})
-        db.session.commit()
+        try:
+            ctx.redis.xadd(STREAM, {"type": "refusal", "checkpoint": checkpoint_id,
+                                    "reason": reason, "at": _ms(at)})
+            return
+        except RedisError as exc:
+            ctx.on_degraded(exc)
+    add_refusals({(checkpoint_id, at.date(), reason): 1})
+    db.session.commit()
 
 
 @dataclass

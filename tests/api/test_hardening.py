@@ -1,0 +1,142 @@
+"""Rate limits, health and readiness, metrics, and scans that survive a Redis outage."""
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+import conftest
+from backend import create_app
+from backend.config import TestConfig
+from backend.extensions import db
+from backend.models import Role
+
+
+@pytest.fixture
+def limited_app(migrated):
+    config = TestConfig(migrated)
+    config.RATELIMIT_ENABLED = True
+    config.RATELIMIT_STORAGE_URI = "memory://"
+    config.RATELIMIT_APPLICATION = "3/minute"
+    config.RATE_LIMIT_REGISTRATION = "2/minute"
+    config.RATE_LIMIT_TOKENS = "2/minute"
+    app = create_app(config)
+    yield app
+    with app.app_context():
+        db.session.remove()
+    conftest._clean_tables(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def _register(client):
+    return client.post("/api/v1/citizens", json={
+        "name": "Rate Tester", "id_number": conftest.unique_id_number(),
+        "phone": "13800000000", "region": "r1"})
+
+
+def test_registration_is_limited_per_address(limited_app):
+    client = limited_app.test_client()
+    assert [_register(client).status_code for _ in range(3)] == [201, 201, 429]
+    refused = _register(client)
+    assert refused.json["error"]["code"] == "too_many_requests"
+    assert "Retry-After" in refused.headers
+
+
+def test_token_issuance_is_limited_per_credential(limited_app):
+    client = limited_app.test_client()
+    holders = [{"Authorization": f"Bearer {_register(client).json['token']}"} for _ in range(2)]
+    statuses = [client.post("/api/v1/me/tokens", headers=holders[0], json={}).status_code
+                for _ in range(3)]
+    assert statuses == [201, 201, 429]
+    assert client.post("/api/v1/me/tokens", headers=holders[1], json={}).status_code == 201
+
+
+def test_failed_authentication_is_limited_per_address(limited_app):
+    client = limited_app.test_client()
+    bad = {"Authorization": "Bearer hc_guess"}
+    statuses = [client.get("/api/v1/me/code", headers=bad).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_healthz_and_readyz(client):
+    assert client.get("/healthz").json == {"status": "ok", "degraded": []}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json["checks"] == {"database": "ok", "credit_database": "ok", "redis": "ok",
+                                    "signing_key": "ok"}
+
+
+def test_readyz_is_503_without_redis(app, client, monkeypatch):
+    def down():
+        raise RedisConnectionError("connection refused")
+
+    monkeypatch.setattr(app.extensions["redis"], "ping", down)
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json["checks"]["redis"].startswith("error")
+
+
+def _device(client, operator):
+    official = operator(Role.OFFICIAL, region="r1")
+    created = client.post("/api/v1/checkpoints", headers=official, json={
+        "name": "Shop", "category": "venue", "region": "r1", "admits": ["green"]})
+    device = client.post(f"/api/v1/checkpoints/{created.json['checkpoint_id']}/devices",
+                         headers=official, json={})
+    return {"Authorization": f"Bearer {device.json['token']}"}
+
+
+def test_metrics_count_scans_by_decision_and_reason(client, citizen, operator):
+    gate = _device(client, operator)
+    holder, _, _ = citizen()
+    token = client.post("/api/v1/me/tokens", headers=holder, json={}).json["token"]
+    client.post("/api/v1/scans", headers=gate, json={"token": token})
+    client.post("/api/v1/scans", headers=gate, json={"token": "garbage"})
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'hc_scans_total{decision="admit",reason="ok"}' in text
+    assert 'hc_scans_total{decision="refuse",reason="malformed"}' in text
+    assert "hc_request_seconds_bucket" in text and "hc_evaluation_seconds" in text
+
+
+class BrokenRedis:
+    """Every command fails as if the server had gone away."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise RedisConnectionError("Redis is down")
+        return fail
+
+
+def test_scans_answer_from_the_database_while_redis_is_down(app, client, citizen, operator,
+                                                            provider):
+    from backend.services import context
+
+    gate = _device(client, operator)
+    fine, _, _ = citizen()
+    stale, stale_id, _ = citizen()
+    fine_token = client.post("/api/v1/me/tokens", headers=fine, json={}).json["token"]
+    stale_token = client.post("/api/v1/me/tokens", headers=stale, json={}).json["token"]
+    real = app.extensions["redis"]
+    with app.app_context():
+        scan_ctx = context.scan_context()
+    scan_ctx.redis = BrokenRedis()
+    scan_ctx.script = BrokenRedis().script
+    app.extensions["redis"] = BrokenRedis()
+    try:
+        imported = client.post("/api/v1/gov/records", headers=provider, json={"records": [{
+            "kind": "close_contact", "id_number": stale_id, "source": "cdc", "ref": "R-1",
+            "occurred_at": "2026-11-26T08:00:00+00:00"}]})
+        assert imported.status_code == 200 and imported.json["accepted"] == 1
+        assert client.post("/api/v1/scans", headers=gate, json={"token": fine_token}
+                           ).json["reason"] == "ok"
+        assert client.post("/api/v1/scans", headers=gate, json={"token": stale_token}
+                           ).json["reason"] == "code_changed"
+        assert client.get("/healthz").json == {"status": "degraded", "degraded": ["redis"]}
+    finally:
+        app.extensions["redis"] = real
+        scan_ctx.redis = real
+        scan_ctx.script = real.register_script(
+            __import__("backend.services.scans", fromlist=["_SCAN_LUA"])._SCAN_LUA)
+    conftest.settle_scans(app)
+    assert conftest.table_count(app, "check_ins") == 1  # nothing accepted was lost
+    # Redis is back: the change made while it was down is republished before it is trusted.
+    assert client.post("/api/v1/scans", headers=gate, json={"token": stale_token}
+                       ).json["reason"] == "code_changed"
