@@ -159,3 +159,42 @@ def trust_issuer(issuer_id: str, name: str, jwks_url: str) -> None:
 
 
 commands += [refresh_trust, trust_issuer]
+
+
+def _official(region: str):
+    from .services.audit import Actor
+
+    return Actor(None, "command line", "official", region)
+
+
+@click.command("simulate-ruleset")
+@click.argument("ruleset_id", type=int)
+@click.option("--region", required=True)
+@with_appcontext
+def simulate_ruleset(ruleset_id: int, region: str) -> None:
+    """Simulate a draft over the region's population, printing progress (large cities)."""
+    from .services.ruleset_lifecycle import simulate
+
+    result = simulate(_official(region), ruleset_id, datetime.now(UTC),
+                      current_app.extensions["ruleset_cache"],
+                      progress=lambda n: click.echo(f"  evaluated {n} people", err=True))
+    click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+
+
+@click.command("publish-ruleset")
+@click.argument("ruleset_id", type=int)
+@click.option("--region", required=True)
+@with_appcontext
+def publish_ruleset(ruleset_id: int, region: str) -> None:
+    """Publish a draft from the command line (audited), printing progress."""
+    from .services.ruleset_lifecycle import publish
+
+    publication = publish(_official(region), ruleset_id, datetime.now(UTC),
+                          current_app.extensions["ruleset_cache"],
+                          progress=lambda n: click.echo(f"  recomputed {n} codes", err=True))
+    context.publish(publication.changes)
+    click.echo(f"published version {publication.version}: {publication.changed} of "
+               f"{publication.recomputed} codes changed")
+
+
+commands += [simulate_ruleset, publish_ruleset]

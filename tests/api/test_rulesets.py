@@ -241,3 +241,17 @@ def test_citizens_cannot_touch_rulesets(client, citizen):
     headers, _, _ = citizen()
     assert client.get("/api/v1/rulesets/active", headers=headers).status_code == 403
     assert client.get("/api/v1/audit", headers=headers).status_code == 403
+
+
+def test_simulation_and_publish_from_the_command_line_report_progress(client, official,
+                                                                      population, runner):
+    rules = _lower_fever_threshold(_active_rules(client, official)["rules"])
+    draft_id = client.post("/api/v1/rulesets", headers=official,
+                           json={"rules": rules, "note": "cli"}).json["id"]
+    simulated = runner.invoke(args=["simulate-ruleset", str(draft_id), "--region", "r1"])
+    assert simulated.exit_code == 0, simulated.output
+    assert "evaluated 6 people" in simulated.output
+    assert '"green->yellow": 3' in simulated.output
+    published = runner.invoke(args=["publish-ruleset", str(draft_id), "--region", "r1"])
+    assert "published version 2: 3 of 6 codes changed" in published.output
+    assert all(_color(client, h)["color"] == "yellow" for h in population["borderline"])
