@@ -38,10 +38,16 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
             os.environ.get("DATABASE_URL") or f"sqlite:///{inst / 'health.sqlite3'}"
         )
+        # A bind given as a dict: Flask-SQLAlchemy applies SQLALCHEMY_ENGINE_OPTIONS only
+        # to the default engine, and the credit store must survive a restart too.
         self.SQLALCHEMY_BINDS = {
-            "credit": _sqlalchemy_url(
-                os.environ.get("CREDIT_DATABASE_URL") or f"sqlite:///{inst / 'credit.sqlite3'}"
-            )
+            "credit": {
+                "url": _sqlalchemy_url(
+                    os.environ.get("CREDIT_DATABASE_URL")
+                    or f"sqlite:///{inst / 'credit.sqlite3'}"
+                ),
+                "pool_pre_ping": True,
+            }
         }
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .exceptions import DomainError
@@ -63,7 +64,19 @@ def handle_domain_error(exc: DomainError):
     return error_body(exc.status, exc.code, exc.message, exc.fields, **exc.extra)
 
 
+def handle_database_down(exc: OperationalError):
+    # A database restart or failover: nothing was committed, the client may retry.
+    from .extensions import db
+
+    db.session.rollback()
+    response = error_body(503, "service_unavailable",
+                          "The database is unavailable; nothing was stored. Retry shortly.")
+    response.headers["Retry-After"] = "2"
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     """Route HTTP, validation and domain errors to the JSON shape."""
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(OperationalError, handle_database_down)

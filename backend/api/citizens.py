@@ -101,7 +101,7 @@ def new_token(data):
     signed = issue_code_token(
         citizen, state, keyring=context.keyring(), issuer=cfg.issuer,
         lifetime_seconds=cfg.token_lifetime, now=stamped, redis=context.redis(),
-        scope=data.get("scope"),
+        scope=data.get("scope"), on_degraded=context.redis_degraded,
     )
     return {
         "token": signed.token,

@@ -120,3 +120,7 @@ def publish(changes) -> None:
     except RedisError as exc:
         note_degraded(current_app, "redis", exc)
         scan_context().status_stale = True
+
+
+def redis_degraded(exc: Exception) -> None:
+    note_degraded(current_app, "redis", exc)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+
+from redis.exceptions import RedisError
 
 from ..exceptions import NotFound
 from ..identity import mask_name
@@ -23,6 +26,7 @@ def issue_code_token(
     now: datetime,
     redis,
     scope: str | None = None,
+    on_degraded: Callable[[Exception], None] | None = None,
 ) -> SignedToken:
     """Sign ``state``; ``now`` must be taken *before* ``state`` was read.
 
@@ -39,11 +43,16 @@ def issue_code_token(
         lifetime_seconds=lifetime_seconds,
         scope=scope,
     )
-    redis.set(
-        TOKEN_KEY.format(subject=citizen.subject, jti=signed.jti),
-        signed.token,
-        exat=int(signed.expires_at.timestamp()),
-    )
+    try:
+        redis.set(
+            TOKEN_KEY.format(subject=citizen.subject, jti=signed.jti),
+            signed.token,
+            exat=int(signed.expires_at.timestamp()),
+        )
+    except RedisError as exc:
+        # The token is valid without it; only its server-drawn QR image is unavailable.
+        if on_degraded is not None:
+            on_degraded(exc)
     return signed
 
 
