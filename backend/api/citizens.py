@@ -109,29 +109,23 @@ def new_token(data):
         "expires_at": iso(signed.expires_at),
         "color": signed.color,
         "scope": signed.scope,
-        "qr_png": url_for("citizens.token_qr_png", jti=signed.jti),
-        "qr_svg": url_for("citizens.token_qr_svg", jti=signed.jti),
+        "qr_png": url_for("citizens.token_qr", jti=signed.jti, fmt="png"),
+        "qr_svg": url_for("citizens.token_qr", jti=signed.jti, fmt="svg"),
     }
 
 
-@blp.get("/me/tokens/<string:jti>/qr.png")
+QR_FORMATS = {"png": (qr_png, "image/png"), "svg": (qr_svg, "image/svg+xml")}
+
+
+@blp.get("/me/tokens/<string:jti>/qr.<any(png, svg):fmt>")
 @requires(Role.CITIZEN)
 @blp.response(200, content_type="image/png")
-def token_qr_png(jti: str):
-    """The QR image (PNG) of one of the holder's live tokens."""
+@blp.alt_response(200, content_type="image/svg+xml", description="qr.svg")
+def token_qr(jti: str, fmt: str):
+    """The QR image (PNG or SVG) of one of the holder's live tokens."""
+    render, mimetype = QR_FORMATS[fmt]
     token = stored_token(me(), jti, context.redis())
-    return Response(qr_png(token), mimetype="image/png",
-                    headers={"Cache-Control": "no-store"})
-
-
-@blp.get("/me/tokens/<string:jti>/qr.svg")
-@requires(Role.CITIZEN)
-@blp.response(200, content_type="image/svg+xml")
-def token_qr_svg(jti: str):
-    """The QR image (SVG) of one of the holder's live tokens."""
-    token = stored_token(me(), jti, context.redis())
-    return Response(qr_svg(token), mimetype="image/svg+xml",
-                    headers={"Cache-Control": "no-store"})
+    return Response(render(token), mimetype=mimetype, headers={"Cache-Control": "no-store"})
 
 
 @blp.get("/me/restrictions")
