@@ -1,9 +1,9 @@
 """Rate limits, health and readiness, metrics, and scans that survive a Redis outage."""
 
+import conftest
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-import conftest
 from backend import create_app
 from backend.config import TestConfig
 from backend.extensions import db

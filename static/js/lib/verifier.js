@@ -1,0 +1,195 @@
+// The gate's offline verifier, in the browser: the same rules, in the same
+// order, as checkpoints/verifier.py `verify`, with WebCrypto doing the ES256
+// check (raw r||s signatures against P-256 JWKs from the offline bundle).
+// It never throws on hostile input: what it cannot read is refused `malformed`.
+import { b64urlToBytes, bytesToB64url, jsonPart } from './jwt.js';
+
+export const RESTRICTABLE = new Set(['air', 'rail', 'hotel']);
+const COLORS = new Set(['green', 'yellow', 'red']);
+const MAX_TOKEN_BYTES = 2048;
+// Order of the P-256 group: valid signature halves lie in [1, n-1].
+const P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551n;
+const SEP = '\u0000';
+
+function result(decision, reason, known = {}) {
+  return {
+    decision,
+    reason,
+    color: known.color ?? null,
+    holder: known.holder ?? null,
+    issuer: known.issuer ?? null,
+    subject: known.subject ?? null,
+    jti: known.jti ?? null,
+    issuedAt: known.issuedAt ?? null,
+    scope: known.scope ?? null,
+  };
+}
+
+const refuse = (reason, known) => result('refuse', reason, known);
+
+/** A NumericDate we can compute with: no boolean, NaN, infinity or 2^53+ integer. */
+function timeValue(value) {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return false;
+  if (Number.isInteger(value)) return value > -(2 ** 53) && value < 2 ** 53;
+  return true;
+}
+
+function bigFromBytes(bytes) {
+  let n = 0n;
+  bytes.forEach((b) => { n = (n << 8n) | BigInt(b); });
+  return n;
+}
+
+/** salted hash of a subject, as checkpoints.verifier.restriction_tag. */
+export async function restrictionTag(salt, issuer, subject) {
+  const data = new TextEncoder().encode(`${salt}|${issuer}|${subject}`);
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+  return bytesToB64url(digest.slice(0, 12));
+}
+
+function policyFrom(data) {
+  if (!data || typeof data !== 'object' || !Array.isArray(data.admits)) {
+    throw new Error('policy.admits must be a list');
+  }
+  return {
+    admits: new Set(data.admits),
+    category: data.category ?? 'venue',
+    issuers: Array.isArray(data.issuers) ? new Set(data.issuers) : null,
+    requiredScope: data.required_scope ?? null,
+  };
+}
+
+async function importJwk(jwk) {
+  if (!jwk || typeof jwk !== 'object') throw new Error('a key is not a JWK object');
+  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !jwk.kid) return null;
+  if ((jwk.alg ?? 'ES256') !== 'ES256') return null;
+  try {
+    return await crypto.subtle.importKey(
+      'jwk', { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, ext: true },
+      { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify'],
+    );
+  } catch {
+    return null;
+  }
+}
+
+export class OfflineVerifier {
+  constructor({ keys, issuers, policy, changes, revoked, restricted, clockSkew }) {
+    Object.assign(this, { keys, issuers, policy, changes, revoked, restricted, clockSkew });
+  }
+
+  /** Throws Error for a bundle that is not of the documented shape. */
+  static async fromBundle(bundle) {
+    if (!bundle || typeof bundle !== 'object') throw new Error('a bundle is a JSON object');
+    const status = bundle.status || {};
+    if (typeof status !== 'object') throw new Error('status must be an object');
+    if (!bundle.keys || typeof bundle.keys !== 'object') throw new Error('keys must be an object');
+    const keys = new Map();
+    const issuers = new Set();
+    for (const [issuer, jwks] of Object.entries(bundle.keys)) {
+      if (!jwks || typeof jwks !== 'object' || !Array.isArray(jwks.keys ?? [])) {
+        throw new Error(`the JWKS of ${issuer} must be an object with a 'keys' list`);
+      }
+      for (const jwk of jwks.keys ?? []) {
+        const key = await importJwk(jwk);
+        if (key) {
+          keys.set(issuer + SEP + jwk.kid, key);
+          issuers.add(issuer);
+        }
+      }
+    }
+    const changes = new Map();
+    for (const c of status.changes || []) changes.set(c.iss + SEP + c.sub, Number(c.changed_ms));
+    const revoked = new Set((status.revoked || []).map((r) => r.iss + SEP + r.jti));
+    const restricted = status.restricted || {};
+    return new OfflineVerifier({
+      keys,
+      issuers,
+      policy: policyFrom(bundle.policy),
+      changes,
+      revoked,
+      restricted: {
+        category: restricted.category ?? null,
+        salt: restricted.salt ?? '',
+        tags: new Set(restricted.tags || []),
+      },
+      clockSkew: Number.isFinite(bundle.clock_skew_seconds) ? bundle.clock_skew_seconds : 5,
+    });
+  }
+
+  async isRestricted(issuer, subject, category) {
+    const r = this.restricted;
+    if (category !== r.category || r.tags.size === 0) return false;
+    return r.tags.has(await restrictionTag(r.salt, issuer, subject));
+  }
+
+  async signatureValid(key, parts) {
+    let raw;
+    try {
+      raw = b64urlToBytes(parts[2]);
+    } catch {
+      return false;
+    }
+    if (raw.length !== 64) return false;
+    const r = bigFromBytes(raw.slice(0, 32));
+    const s = bigFromBytes(raw.slice(32));
+    if (!(r > 0n && r < P256_N && s > 0n && s < P256_N)) return false;
+    const input = new TextEncoder().encode(`${parts[0]}.${parts[1]}`);
+    try {
+      return await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, raw, input);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Decide one scan at `now` (a Date). */
+  async verify(rawToken, now = new Date()) {
+    if (typeof rawToken !== 'string' || !rawToken || rawToken.length > MAX_TOKEN_BYTES) {
+      return refuse('malformed');
+    }
+    const token = rawToken.trim();
+    const parts = token.split('.');
+    if (parts.length !== 3 || !parts[0] || !parts[1]) return refuse('malformed');
+    const header = jsonPart(parts[0]);
+    const claims = jsonPart(parts[1]);
+    if (!header || !claims) return refuse('malformed');
+    // An unsecured or HMAC token is a bad signature, whatever its claims say.
+    if (header.alg !== 'ES256' || !parts[2]) return refuse('bad_signature');
+    const { kid } = header;
+    const issuer = claims.iss;
+    if (typeof issuer !== 'string') return refuse('malformed');
+    const { policy } = this;
+    if (!this.issuers.has(issuer) || (policy.issuers && !policy.issuers.has(issuer))) {
+      return refuse('wrong_issuer', { issuer });
+    }
+    if (typeof kid !== 'string') return refuse('unknown_key', { issuer });
+    const key = this.keys.get(issuer + SEP + kid);
+    if (!key) return refuse('unknown_key', { issuer });
+    if (!(await this.signatureValid(key, parts))) return refuse('bad_signature', { issuer });
+
+    const { sub: subject, jti, hc: color, iat, exp } = claims;
+    const holder = claims.nm ?? null;
+    const scope = claims.scp ?? null;
+    const wellFormed = typeof subject === 'string' && typeof jti === 'string'
+      && COLORS.has(color) && timeValue(iat) && timeValue(exp)
+      && (holder === null || typeof holder === 'string')
+      && (scope === null || typeof scope === 'string');
+    if (!wellFormed) return refuse('malformed', { issuer });
+    const known = { color, holder, issuer, subject, jti, issuedAt: iat, scope };
+    const t = now.getTime() / 1000;
+    if (exp <= t - this.clockSkew || iat > t + this.clockSkew) return refuse('expired', known);
+    const changed = this.changes.get(issuer + SEP + subject);
+    if ((changed !== undefined && changed > iat * 1000) || this.revoked.has(issuer + SEP + jti)) {
+      return refuse('code_changed', known);
+    }
+    if (RESTRICTABLE.has(policy.category)
+        && (await this.isRestricted(issuer, subject, policy.category))) {
+      return refuse('restricted', known);
+    }
+    if (policy.requiredScope !== null && scope !== policy.requiredScope) {
+      return refuse('restricted', known);
+    }
+    if (!policy.admits.has(color)) return refuse('color_not_admitted', known);
+    return result('admit', 'ok', known);
+  }
+}
