@@ -42,9 +42,8 @@ def register_extensions(app: Flask) -> None:
 
 def register_api(app: Flask) -> None:
     """Mount the API blueprints and the one JSON error shape."""
-    from flask_smorest import Api
-
     from .api import register_blueprints
+    from .api.base import Api
     from .errors import register_error_handlers
 
     api = Api(app)

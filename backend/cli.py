@@ -11,7 +11,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .api.schemas import CODE_RE
+from .api.schemas import is_code
 from .auth import issue_credential
 from .extensions import db
 from .models import Role
@@ -29,7 +29,7 @@ def create_user(role: str, region: str | None, name: str | None) -> None:
     """Create an operator credential and print its bearer secret (shown once)."""
     if role in (Role.OFFICIAL.value, Role.CREDIT_AUTHORITY.value) and not region:
         raise click.UsageError(f"--region is required for {role}")
-    if region is not None and not CODE_RE.match(region):
+    if region is not None and not is_code(region):
         raise click.UsageError("--region must be 1-32 letters, digits, '-' or '_'")
     _, secret = issue_credential(Role(role), region=region, name=name)
     db.session.commit()

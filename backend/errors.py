@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -75,8 +75,16 @@ def handle_database_down(exc: OperationalError):
     return response
 
 
+def _refuse_nul() -> None:
+    # PostgreSQL text cannot hold NUL; refuse it in the path or query before any view.
+    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        raise DomainError("The address may not contain NUL characters.", code="bad_request",
+                          fields={"_path": ["contains a NUL character"]})
+
+
 def register_error_handlers(app: Flask) -> None:
     """Route HTTP, validation and domain errors to the JSON shape."""
+    app.before_request(_refuse_nul)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(OperationalError, handle_database_down)

@@ -63,7 +63,7 @@ def index():
     return {"checkpoints": list_checkpoints(current_actor())}
 
 
-@blp.post("/checkpoints/<int:checkpoint_id>/devices")
+@blp.post("/checkpoints/<id:checkpoint_id>/devices")
 @requires(Role.OFFICIAL)
 @blp.arguments(DeviceSchema)
 @blp.response(201, DeviceOutSchema)

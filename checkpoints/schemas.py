@@ -6,17 +6,17 @@ import re
 
 from marshmallow import Schema, fields, validate
 
-from backend.api.schemas import CODE_RE, Name, _time
+from backend.api.schemas import FullMatch, Name, _time, code_field
 from backend.models import CATEGORIES
 
-SCAN_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{8,64}\Z")
+SCAN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 COLORS = ("green", "yellow", "red")
 
 
 class CheckpointSchema(Schema):
     name = Name(required=True, validate=validate.Length(max=120))
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
-    region = fields.String(required=True, validate=validate.Regexp(CODE_RE))
+    region = fields.String(required=True, validate=code_field)
     admits = fields.List(fields.String(validate=validate.OneOf(COLORS)), required=True,
                          validate=validate.Length(min=1, max=3))
     issuers = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
@@ -46,7 +46,7 @@ class DeviceOutSchema(Schema):
     token = fields.String(metadata={"description": "bearer secret of the device, shown once"})
 
 
-_scan_id = validate.Regexp(SCAN_ID_RE, error="must be 8-64 letters, digits or . _ : -")
+_scan_id = FullMatch(SCAN_ID_RE, error="must be 8-64 letters, digits or . _ : -")
 
 
 class ScanSchema(Schema):
@@ -81,7 +81,7 @@ class ScanBatchResultSchema(Schema):
 
 
 class BundleQuerySchema(Schema):
-    cursor = fields.String(load_default=None, validate=validate.Regexp(r"[0-9]{1,16}\Z"))
+    cursor = fields.String(load_default=None, validate=FullMatch(r"^[0-9]{1,16}$"))
 
 
 class BundleSchema(Schema):

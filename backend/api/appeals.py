@@ -107,7 +107,7 @@ def appeals_queue():
     return {"appeals": [appeal_view(a, at) for a in queue(current_actor(), at)]}
 
 
-@blp.post("/appeals/<int:appeal_id>/decision")
+@blp.post("/appeals/<id:appeal_id>/decision")
 @requires(Role.OFFICIAL, Role.CREDIT_AUTHORITY)
 @blp.arguments(DecisionSchema)
 @blp.response(200, AppealOutSchema)

@@ -6,11 +6,14 @@ import json
 import typing
 
 import flask
+import marshmallow as ma
+from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.routing import IntegerConverter
 
-from ..exceptions import DomainError
+from ..exceptions import DomainError, ValidationFailed
 
 
 class UnsupportedBody(DomainError):
@@ -34,13 +37,77 @@ class StrictJSONParser(FlaskParser):
                                       fields={"_body": ["must be JSON"]})
             return core.missing
         try:
-            return core.parse_json(data)
+            parsed = core.parse_json(data)
         except json.JSONDecodeError:
             raise
         except (ValueError, RecursionError):
             raise DomainError("The JSON body cannot be read.", code="bad_json",
                               fields={"_body": ["is not JSON this service can read"]}) from None
+        problem = _unstorable_text(parsed)
+        if problem is not None:
+            path, what = problem
+            fields: dict = {}
+            node = fields
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1] if path else "_body"] = [f"contains {what}"]
+            raise ValidationFailed("Text the service cannot store.", fields=fields)
+        return parsed
+
+
+def _unstorable_text(value: typing.Any, path: tuple = ()) -> tuple[tuple, str] | None:
+    """Where a string holds NUL or a lone surrogate: valid JSON escapes, but no database
+    stores them (PostgreSQL refuses NUL, UTF-8 has no surrogates)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path, "a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path, "a lone surrogate (not Unicode text)"
+        return None
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        for text in ((key,) if isinstance(key, str) else ()):
+            if (found := _unstorable_text(text, path)) is not None:
+                return found
+        if (found := _unstorable_text(item, (*path, str(key)))) is not None:
+            return found
+    return None
 
 
 class Blueprint(_Blueprint):
     ARGUMENTS_PARSER = StrictJSONParser()
+
+
+class ErrorDetailSchema(ma.Schema):
+    class Meta:
+        unknown = ma.INCLUDE  # some errors add context, e.g. a refused pass's restrictions
+
+    code = ma.fields.String(required=True, metadata={"description": "machine-readable"})
+    message = ma.fields.String(required=True)
+    fields = ma.fields.Dict(metadata={"description": "field name -> messages (nested)"})
+
+
+class ErrorSchema(ma.Schema):
+    """Every 4xx/5xx answer: ``{"error": {"code", "message", "fields", ...}}``."""
+
+    error = ma.fields.Nested(ErrorDetailSchema, required=True)
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a row id, 1 to 2**31 - 1 (a larger number is a 404, not a 500)."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
+class Api(_Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def init_app(self, app: flask.Flask, *args, **kwargs) -> None:
+        app.url_map.converters["id"] = IdConverter
+        super().init_app(app, *args, **kwargs)
+        self.register_converter(IdConverter, lambda converter: {
+            "type": "integer", "minimum": 1, "maximum": 2**31 - 1})

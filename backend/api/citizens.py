@@ -119,8 +119,9 @@ QR_FORMATS = {"png": (qr_png, "image/png"), "svg": (qr_svg, "image/svg+xml")}
 
 @blp.get("/me/tokens/<string:jti>/qr.<any(png, svg):fmt>")
 @requires(Role.CITIZEN)
-@blp.response(200, content_type="image/png")
-@blp.alt_response(200, content_type="image/svg+xml", description="qr.svg")
+@blp.doc(responses={"200": {"description": "the QR image", "content": {
+    "image/png": {"schema": {"type": "string", "format": "binary"}},
+    "image/svg+xml": {"schema": {"type": "string"}}}}})
 def token_qr(jti: str, fmt: str):
     """The QR image (PNG or SVG) of one of the holder's live tokens."""
     render, mimetype = QR_FORMATS[fmt]

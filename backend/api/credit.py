@@ -112,7 +112,7 @@ def create(data):
     return {"restriction_id": restriction.id}
 
 
-@blp.post("/restrictions/<int:restriction_id>/lift")
+@blp.post("/restrictions/<id:restriction_id>/lift")
 @requires(Role.CREDIT_AUTHORITY)
 @blp.arguments(LiftSchema)
 @blp.response(200, LiftedSchema)

@@ -11,12 +11,12 @@ from ..services.gov import import_records, set_area_risk
 from .base import Blueprint
 from .common import now, ruleset_cache
 from .schemas import (
-    CODE_RE,
     AreaRiskResultSchema,
     AreaRiskSchema,
     GovRecordSchema,
     ImportRequestSchema,
     ImportResultSchema,
+    is_code,
 )
 
 blp = Blueprint("gov", __name__, url_prefix="/api/v1/gov", description="Government data")
@@ -52,7 +52,7 @@ def post_records(data):
 @blp.response(200, AreaRiskResultSchema)
 def put_area(data, area_code: str):
     """Set an area's risk level from ``since``; travellers' codes are recomputed."""
-    if not CODE_RE.match(area_code):  # CODE_RE is anchored with \Z
+    if not is_code(area_code):
         raise ValidationFailed("Bad area code.", fields={"area_code": [
             "must be 1-32 letters, digits, '-' or '_'"]})
     level, recomputed, changes = set_area_risk(

@@ -63,14 +63,14 @@ def draft(data):
     return create_draft(current_actor(), data["rules"], data["note"], now())
 
 
-@blp.get("/rulesets/<int:ruleset_id>")
+@blp.get("/rulesets/<id:ruleset_id>")
 @requires(Role.OFFICIAL)
 @blp.response(200, RulesetSchema)
 def show(ruleset_id: int):
     return get_ruleset(current_actor(), ruleset_id)
 
 
-@blp.post("/rulesets/<int:ruleset_id>/simulate")
+@blp.post("/rulesets/<id:ruleset_id>/simulate")
 @requires(Role.OFFICIAL)
 @blp.response(200, SimulationSchema)
 def simulate_draft(ruleset_id: int):
@@ -83,7 +83,7 @@ def simulate_draft(ruleset_id: int):
     return body
 
 
-@blp.post("/rulesets/<int:ruleset_id>/publish")
+@blp.post("/rulesets/<id:ruleset_id>/publish")
 @requires(Role.OFFICIAL)
 @blp.response(200, PublicationSchema)
 def publish_draft(ruleset_id: int):

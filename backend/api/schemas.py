@@ -12,16 +12,31 @@ from risk import AREA_RISKS, SYMPTOMS, TEST_RESULTS
 
 from ..identity import id_number_problem
 
-CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
-SOURCE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
-REF_RE = re.compile(r"[\x21-\x7e]{1,128}\Z")
-PHONE_RE = re.compile(r"\+?[0-9]{6,15}\Z")
+# Anchored with ^ and $ for every JSON Schema reader; matched with fullmatch here, so a
+# trailing newline (which $ would let through) is refused too.
+CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+SOURCE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+REF_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+
+
+class FullMatch(validate.Regexp):
+    """``validate.Regexp`` that must match the whole value (documented as the pattern)."""
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+def is_code(value: str) -> bool:
+    return CODE_RE.fullmatch(value) is not None
 RECORD_KINDS = (
     "confirmed_case", "close_contact", "secondary_contact",
     "test_result", "quarantine_order", "vaccination",
 )
 PASS_SCOPES = ("air", "rail", "hotel")
-code_field = validate.Regexp(CODE_RE, error="must be 1-32 letters, digits, '-' or '_'")
+code_field = FullMatch(CODE_RE, error="must be 1-32 letters, digits, '-' or '_'")
 
 
 class StrictFloat(fields.Float):
@@ -58,7 +73,7 @@ def _time(**kwargs: Any) -> fields.AwareDateTime:
 class RegistrationSchema(Schema):
     name = Name(required=True, validate=validate.Length(max=60))
     id_number = fields.String(required=True, validate=validate.Length(max=32))
-    phone = fields.String(required=True, validate=validate.Regexp(
+    phone = fields.String(required=True, validate=FullMatch(
         PHONE_RE, error="must be 6-15 digits, optionally after '+'"))
     region = fields.String(required=True, validate=code_field)
 
@@ -177,9 +192,9 @@ class GovRecordSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(RECORD_KINDS))
     id_number = fields.String(required=True, validate=validate.Length(max=32))
     occurred_at = _time(required=True)
-    source = fields.String(required=True, validate=validate.Regexp(
+    source = fields.String(required=True, validate=FullMatch(
         SOURCE_RE, error="must be 1-64 letters, digits or . _ : -"))
-    ref = fields.String(required=True, validate=validate.Regexp(
+    ref = fields.String(required=True, validate=FullMatch(
         REF_RE, error="must be 1-128 printable characters without spaces"))
     detail = fields.Dict(load_default=None, allow_none=True)
 

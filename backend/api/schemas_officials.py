@@ -45,13 +45,14 @@ class PublicationSchema(Schema):
 
 
 class RollbackSchema(Schema):
-    to_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    to_version = fields.Integer(required=True, strict=True,
+                                validate=validate.Range(min=1, max=2**31 - 1))
     reason = fields.String(load_default="", validate=validate.Length(max=500))
 
 
 class AuditQuerySchema(Schema):
     action = fields.String(validate=validate.Length(max=64))
-    actor = fields.Integer(strict=False, validate=validate.Range(min=1))
+    actor = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**31 - 1))
     since = fields.AwareDateTime()
     until = fields.AwareDateTime()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))

@@ -13,7 +13,7 @@ from ..services.trust import delete_issuer, list_issuers, put_issuer, refresh_al
 from .auditing import current_actor
 from .base import Blueprint
 from .common import iso, now
-from .schemas import CODE_RE
+from .schemas import is_code
 
 blp = Blueprint("trust", __name__, url_prefix="/api/v1/trust", description="Trust list")
 
@@ -52,7 +52,7 @@ def _view(issuer) -> dict:
 
 
 def _check_id(issuer_id: str) -> None:
-    if not CODE_RE.match(issuer_id):
+    if not is_code(issuer_id):
         raise ValidationFailed("Bad issuer id.", fields={
             "issuer_id": ["must be 1-32 letters, digits, '-' or '_'"]})
 

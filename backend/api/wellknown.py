@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import jsonify
+from marshmallow import Schema, fields
 
 from ..services import context
 from .base import Blueprint
@@ -11,8 +12,13 @@ from .common import now
 blp = Blueprint("wellknown", __name__, url_prefix="/.well-known", description="Public keys")
 
 
+class JWKSSchema(Schema):
+    keys = fields.List(fields.Dict(), metadata={"description": "RFC 7517 EC P-256 keys"})
+
+
 @blp.get("/jwks.json")
 @blp.doc(security=[])
+@blp.response(200, JWKSSchema)
 def jwks():
     """The public keys (RFC 7517) of every token that may still be valid."""
     response = jsonify(context.keyring().jwks(now()))
