@@ -71,5 +71,8 @@ def readyz():
 
 
 def register_health(app: Flask) -> None:
-    """Mount /healthz and /readyz."""
+    """Mount /healthz and /readyz (exempt from rate limits: probes must always get in)."""
+    from .limits import limiter
+
+    limiter.exempt(health)
     app.register_blueprint(health)

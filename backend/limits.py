@@ -3,7 +3,9 @@
 - every client: failed authentications (401) per address, ``RATE_LIMIT_FAILED_AUTH``;
 - registration per address, ``RATE_LIMIT_REGISTRATION``;
 - token issuance per credential, ``RATE_LIMIT_TOKENS``;
-- scans per device, ``RATE_LIMIT_SCANS``.
+- scans per device, ``RATE_LIMIT_SCANS`` (counted inside the scan script, see
+  backend/services/scans.py, so a scan costs one Redis round trip; /scans and the
+  health routes are exempt from the generic limiter).
 Over a limit the answer is 429 in the usual JSON error shape.
 """
 
@@ -34,4 +36,3 @@ limiter = Limiter(
 )
 registration_limit = limiter.limit(_config("RATE_LIMIT_REGISTRATION"))
 token_limit = limiter.limit(_config("RATE_LIMIT_TOKENS"), key_func=per_credential)
-scan_limit = limiter.limit(_config("RATE_LIMIT_SCANS"), key_func=per_credential)

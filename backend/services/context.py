@@ -100,6 +100,8 @@ def scan_context() -> ScanContext:
             write_stream=c["CHECKIN_SINK"] == "stream",
             status_window_seconds=c["TOKEN_LIFETIME_SECONDS"] + c["CLOCK_SKEW_SECONDS"],
             on_degraded=lambda exc: note_degraded(app, "redis", exc),
+            device_scans_per_minute=_per_minute(c["RATE_LIMIT_SCANS"])
+            if c["RATELIMIT_ENABLED"] else 10**9,
         )
         current_app.extensions["scan_context"] = ctx
     return ctx
@@ -124,3 +126,10 @@ def publish(changes) -> None:
 
 def redis_degraded(exc: Exception) -> None:
     note_degraded(current_app, "redis", exc)
+
+
+def _per_minute(limit: str) -> int:
+    """'1200/minute' -> 1200 (the scan limit is counted per minute in the scan script)."""
+    amount, _, unit = limit.split(";")[0].strip().partition("/")
+    per = {"second": 60, "minute": 1, "hour": 1 / 60}.get(unit.strip().rstrip("s"), 1)
+    return max(1, int(int(amount.split()[0]) * per))

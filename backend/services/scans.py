@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from checkpoints.verifier import RESTRICTED, KeySet, Policy, ScanDecision, verify
 
+from ..exceptions import DomainError
 from ..extensions import db
 from ..keys import KeyRing
 from ..models import ScanReceipt
@@ -35,9 +36,13 @@ from .codes import (
 
 SEEN_KEY = "hc:seen:{issuer}:{subject}:{jti}"
 NO_STATUS_KEY = "hc:code:-"  # other issuers' codes: no status here, the short lifetime rules
+RATE_KEY = "hc:rl:scan:{device}:{minute}"
 
 _SCAN_LUA = """
 if redis.call('EXISTS', KEYS[4]) == 0 then return 'no_status' end
+local n = redis.call('INCR', KEYS[5])
+if n == 1 then redis.call('EXPIRE', KEYS[5], 60) end
+if n > tonumber(ARGV[9]) then return 'rate_limited' end
 local changed = redis.call('HGET', KEYS[1], 'changed_ms')
 if changed and tonumber(changed) > tonumber(ARGV[1]) then return 'code_changed' end
 local seen = redis.call('GET', KEYS[2])
@@ -86,15 +91,23 @@ class ScanContext:
     on_degraded: Callable[[Exception], None] = lambda exc: None
     script: Any = None
     status_stale: bool = False  # a publish failed: republish before trusting Redis
+    # Scans a device may make per minute, counted inside the scan script itself so the
+    # hot path stays at one Redis round trip (the generic limiter would add more).
+    device_scans_per_minute: int = 1200
 
     def __post_init__(self) -> None:
         self.script = self.redis.register_script(_SCAN_LUA)
 
 
+class TooManyScans(DomainError):
+    status = 429
+    code = "too_many_requests"
+
+
 def scan_online(
     token: Any, *, checkpoint_id: int, policy: Policy, keys: KeySet, ctx: ScanContext,
     now: datetime, scan_id: str | None = None, scanned_at: datetime | None = None,
-    restricted: Callable[[str, str], bool] | None = None,
+    restricted: Callable[[str, str], bool] | None = None, device_id: int = 0,
 ) -> ScanDecision:
     """``restricted(issuer, subject)`` answers for travel gates whether the holder is barred."""
     at = scanned_at if scanned_at is not None else now
@@ -111,15 +124,18 @@ def scan_online(
     seen_key = SEEN_KEY.format(issuer=decision.issuer, subject=decision.subject,
                                jti=decision.jti)
     args = [int((decision.issued_at or 0) * 1000), checkpoint_id, ctx.replay_window_seconds,
-            "1" if ctx.write_stream else "0", scan_id, decision.issuer, decision.subject, _ms(at)]
+            "1" if ctx.write_stream else "0", scan_id, decision.issuer, decision.subject, _ms(at),
+            ctx.device_scans_per_minute]
+    keys = [code_key, seen_key, STREAM, STATUS_READY_KEY,
+            RATE_KEY.format(device=device_id, minute=int(now.timestamp()) // 60)]
     try:
         if ctx.status_stale:
             republish_recent(ctx.redis, now, ctx.status_window_seconds)
             ctx.status_stale = False
-        outcome = ctx.script(keys=[code_key, seen_key, STREAM, STATUS_READY_KEY], args=args)
+        outcome = ctx.script(keys=keys, args=args)
         if outcome == "no_status":  # Redis lost its data (restart): refill it once
             republish_recent(ctx.redis, now, ctx.status_window_seconds)
-            outcome = ctx.script(keys=[code_key, seen_key, STREAM, STATUS_READY_KEY], args=args)
+            outcome = ctx.script(keys=keys, args=args)
         stream = ctx.write_stream
     except RedisError as exc:
         # Redis is down: the database answers the code-change question, the replay
@@ -129,6 +145,8 @@ def scan_online(
         changed = changed_ms_in_database(decision.subject) if local else None
         outcome = "code_changed" if changed is not None and changed > args[0] else "ok"
         stream = False
+    if outcome == "rate_limited":
+        raise TooManyScans("This device scans faster than its limit allows.")
     if outcome != "ok":
         decision = decision.refused(outcome)
         _count_refusal(ctx, checkpoint_id, at, decision.reason)

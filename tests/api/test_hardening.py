@@ -5,6 +5,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from backend import create_app
+from backend.auth import issue_credential
 from backend.config import TestConfig
 from backend.extensions import db
 from backend.models import Role
@@ -140,3 +141,25 @@ def test_scans_answer_from_the_database_while_redis_is_down(app, client, citizen
     # Redis is back: the change made while it was down is republished before it is trusted.
     assert client.post("/api/v1/scans", headers=gate, json={"token": stale_token}
                        ).json["reason"] == "code_changed"
+
+
+def test_scans_are_limited_per_device_inside_the_scan_script(limited_app):
+    from backend.services import context
+
+    client = limited_app.test_client()
+    with limited_app.app_context():
+        context.scan_context().device_scans_per_minute = 2
+        _, secret = issue_credential(Role.OFFICIAL, region="r1")
+        db.session.commit()
+    official = {"Authorization": f"Bearer {secret}"}
+    created = client.post("/api/v1/checkpoints", headers=official, json={
+        "name": "Gate", "category": "venue", "region": "r1", "admits": ["green"]}).json
+    device = client.post(f"/api/v1/checkpoints/{created['checkpoint_id']}/devices",
+                         headers=official, json={}).json
+    gate = {"Authorization": f"Bearer {device['token']}"}
+    holder = {"Authorization": f"Bearer {_register(client).json['token']}"}
+    token = client.post("/api/v1/me/tokens", headers=holder, json={}).json["token"]
+    answers = [client.post("/api/v1/scans", headers=gate, json={"token": token})
+               for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json["error"]["code"] == "too_many_requests"
