@@ -1,0 +1,280 @@
+"""Mixed load with nothing lost: every accepted write stored once, no stale code admitted.
+
+    python bench/load.py [--seconds 30] [--citizens 600] [--devices 40]
+
+Runs the real service (``gunicorn -w 4 wsgi:app`` and the check-in worker
+``flask --app wsgi drain-checkins``) on PostgreSQL (databases ``bench_load`` and
+``bench_load_credit``, rebuilt by the migrations) and Redis (database 13), and
+drives it from separate processes on loopback for a fixed time:
+
+- citizens: refresh their token, read their code, now and then report a questionnaire;
+- devices: scan the citizens' tokens (issued before the run);
+- a data provider: imports batches of close contacts (each batch sent twice, the
+  second time as a retry) and, right after each answer, scans the contacts' old
+  tokens until refused: the propagation time;
+- an official: publishes a ruleset half way through.
+
+Afterwards it waits for the worker to drain the scan stream, then checks from the
+database that every admitted scan, accepted import row and accepted questionnaire
+is stored exactly once, and that no scan that started after a contact's import
+answer admitted that contact's old token. Prints requests/s and p99 by kind, the
+counts and the propagation percentiles; exit status 1 if anything was lost,
+duplicated or stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import random
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from http.client import HTTPConnection
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import scan as harness  # noqa: E402  (bench/scan.py: environment, processes, setup helpers)
+
+from backend.auth import issue_credential  # noqa: E402
+from backend.extensions import db  # noqa: E402
+from backend.identity import with_check_digit  # noqa: E402
+from backend.models import Role  # noqa: E402
+from backend.services import context  # noqa: E402
+
+harness.DATABASES = ("bench_load", "bench_load_credit")
+harness.REDIS_URL = "redis://127.0.0.1:6379/13"
+REGION = harness.REGION
+
+
+def call(port: int, method: str, path: str, secret: str | None, body=None):
+    """One request on a fresh connection (sync workers close after every answer)."""
+    conn = HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers["Authorization"] = f"Bearer {secret}"
+    started = time.perf_counter()
+    conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                 headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    ended = time.perf_counter()
+    conn.close()
+    return response.status, (json.loads(data) if data else None), started, ended
+
+
+def citizen_loop(port, secrets, until, out):
+    rng, log = random.Random(), []
+    while time.perf_counter() < until:
+        secret = rng.choice(secrets)
+        roll = rng.random()
+        if roll < 0.5:
+            status, _, t0, t1 = call(port, "POST", "/api/v1/me/tokens", secret, {})
+            log.append(("token", status, t1 - t0))
+        elif roll < 0.9:
+            status, _, t0, t1 = call(port, "GET", "/api/v1/me/code", secret)
+            log.append(("code", status, t1 - t0))
+        else:
+            body = {"temperature_c": round(rng.uniform(36.0, 37.2), 1), "symptoms": []}
+            status, _, t0, t1 = call(port, "POST", "/api/v1/me/questionnaires", secret, body)
+            log.append(("questionnaire", status, t1 - t0))
+    out.put(("citizen", log))
+
+
+def scanner_loop(port, devices, tokens, until, out):
+    rng, log = random.Random(), []
+    while time.perf_counter() < until:
+        index = rng.randrange(len(tokens))
+        device = devices[index % len(devices)]  # one checkpoint per token: never a replay
+        status, body, t0, t1 = call(port, "POST", "/api/v1/scans", device,
+                                    {"token": tokens[index]})
+        log.append(("scan", status, t1 - t0, index, t0, body and body["decision"],
+                    body and body["reason"]))
+    out.put(("scanner", log))
+
+
+def importer_loop(port, provider, device_of, tokens, victims, until, out):
+    rng, log, imports, propagation = random.Random(7), [], [], []
+    batch_no = 0
+    while time.perf_counter() < until and victims:
+        batch = [victims.pop() for _ in range(min(5, len(victims)))]
+        batch_no += 1
+        rows = [{"kind": "close_contact", "id_number": id_number, "source": "load",
+                 "ref": f"L{batch_no}-{index}", "occurred_at": "2026-11-26T08:00:00+00:00"}
+                for index, id_number in batch]
+        for attempt in (1, 2):  # the second send is a client's retry: nothing may double
+            status, body, t0, t1 = call(port, "POST", "/api/v1/gov/records", provider,
+                                        {"records": rows})
+            log.append(("import", status, t1 - t0))
+            if status == 200:
+                imports.append((batch_no, attempt, body["accepted"], body["duplicates"]))
+            if attempt == 1:
+                answered = t1
+                for index, _ in batch:
+                    # Scan the contact's old token until it is refused: the first refusal's
+                    # answer time after the import's answer (an admitted scan sent after the
+                    # answer would also show up as a stale admit below).
+                    attempts = 0
+                    while True:
+                        attempts += 1
+                        s, b, s0, s1 = call(port, "POST", "/api/v1/scans", device_of(index),
+                                            {"token": tokens[index]})
+                        if b and b["decision"] == "refuse":
+                            propagation.append((s1 - answered, attempts))
+                            break
+                        if s1 - answered > 5:
+                            propagation.append((float("inf"), attempts))
+                            break
+                out.put(("answered", [(index, answered) for index, _ in batch]))
+        time.sleep(rng.uniform(0.05, 0.15))
+    out.put(("importer", log, imports, propagation))
+
+
+def official_loop(port, official, draft_id, at, out):
+    time.sleep(max(0.0, at - time.perf_counter()))
+    status, body, t0, t1 = call(port, "POST", f"/api/v1/rulesets/{draft_id}/publish", official)
+    out.put(("official", [("publish", status, t1 - t0)], body))
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--citizens", type=int, default=600)
+    parser.add_argument("--devices", type=int, default=40)
+    parser.add_argument("--scanners", type=int, default=12, help="scanning threads")
+    parser.add_argument("--citizen-threads", type=int, default=6)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="hc-load-"))
+    harness.configure(work / "instance", token_lifetime=3600)
+    harness.ensure_databases()
+    app = harness.setup_app()
+    harness.rebuild_schema(app)
+    fleet = harness.prepare(app, args.citizens, 0.0, args.devices)
+    client = app.test_client()
+    with app.app_context():
+        creds = {}
+        for role in (Role.DATA_PROVIDER, Role.OFFICIAL):
+            _, creds[role] = issue_credential(role, region=REGION, name=f"load {role.value}")
+        db.session.commit()
+    citizen_secrets = []
+    active = client.get("/api/v1/rulesets/active",
+                        headers=harness.bearer(creds[Role.OFFICIAL])).json["rules"]
+    for rule in active:
+        if rule["id"] == "fever":
+            rule["when"]["and"][1]["or"][0][">="][1] = 37.0
+    draft_id = client.post("/api/v1/rulesets", headers=harness.bearer(creds[Role.OFFICIAL]),
+                           json={"rules": active, "note": "load run"}).json["id"]
+    tokens = [token for token, _ in fleet.tokens]
+    # Citizens' own secrets: new accounts (the fleet's are not kept), a few dozen suffice.
+    for n in range(60):
+        body = client.post("/api/v1/citizens", json={
+            "name": "Load Citizen", "phone": "13800000000", "region": REGION,
+            "id_number": with_check_digit(f"{220000 + n:06d}19850505{n % 1000:03d}")}).json
+        citizen_secrets.append(body["token"])
+    # The import victims: the fleet's citizens, whose ID numbers follow bench/scan.py.
+    victims = [(i, with_check_digit(
+        f"{110000 + (i + 1) // 1000:06d}19900101{(i + 1) % 1000:03d}"))
+        for i in range(0, len(tokens), 7)]
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+
+    port = harness.free_port()
+    with ExitStack() as stack:
+        gunicorn = harness.start(stack, [harness.tool("gunicorn"), "-w", "4", "-b",
+                                         f"127.0.0.1:{port}", "wsgi:app"], work / "gunicorn.log")
+        harness.start(stack, [harness.tool("flask"), "--app", "wsgi", "drain-checkins"],
+                      work / "drain.log")
+        harness.wait_ready(gunicorn, port, work / "gunicorn.log")
+        out: queue.Queue = queue.Queue()
+        until = time.perf_counter() + args.seconds
+        threads = [threading.Thread(target=citizen_loop,
+                                    args=(port, citizen_secrets, until, out))
+                   for _ in range(args.citizen_threads)]
+        threads += [threading.Thread(target=scanner_loop, args=(port, fleet.devices, tokens,
+                                                                 until, out))
+                    for _ in range(args.scanners)]
+        threads.append(threading.Thread(target=importer_loop, args=(
+            port, creds[Role.DATA_PROVIDER],
+            lambda i: fleet.devices[i % len(fleet.devices)], tokens, victims, until, out)))
+        threads.append(threading.Thread(target=official_loop, args=(
+            port, creds[Role.OFFICIAL], draft_id, until - args.seconds / 2, out)))
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        results = []
+        while not out.empty():
+            results.append(out.get())
+        with app.app_context():
+            harness.wait_drained(context.redis())
+    return report(app, results, elapsed)
+
+
+def report(app, results, elapsed) -> int:
+    from sqlalchemy import text
+
+    by_kind: dict[str, list] = {}
+    scans, answered, imports, propagation = [], {}, [], []
+    for item in results:
+        if item[0] == "answered":
+            answered.update(dict(item[1]))
+            continue
+        for entry in item[1]:
+            by_kind.setdefault(entry[0], []).append(entry)
+        if item[0] == "scanner":
+            scans.extend(item[1])
+        if item[0] == "importer":
+            imports, propagation = item[2], item[3]
+    admitted = sum(1 for s in scans if s[1] == 200 and s[5] == "admit")
+    stale = [s for s in scans if s[5] == "admit" and s[3] in answered and s[4] > answered[s[3]]]
+    accepted_rows = sum(a for _, _, a, _ in imports)
+    q_ok = sum(1 for e in by_kind.get("questionnaire", []) if e[1] == 201)
+    first_try = sum(1 for p in propagation if p[1] == 1)
+    with app.app_context():
+        count = lambda sql: db.session.execute(text(sql)).scalar()  # noqa: E731
+        stored = {
+            "check_ins": count("SELECT count(*) FROM check_ins"),
+            "load_records": count("SELECT count(*) FROM gov_records WHERE source = 'load'"),
+            "distinct_refs": count("SELECT count(DISTINCT ref) FROM gov_records "
+                                   "WHERE source = 'load'"),
+            "questionnaires_in_run": count("SELECT count(*) FROM questionnaires"),
+        }
+    total = sum(len(v) for v in by_kind.values())
+    print(f"ran {elapsed:.1f} s: {total} requests, {total / elapsed:.0f} requests/s")
+    for kind, entries in sorted(by_kind.items()):
+        lat = [e[2] for e in entries]
+        errors = sum(1 for e in entries if e[1] >= 500)
+        p99 = 1000 * percentile(lat, .99)
+        print(f"  {kind:14s} {len(entries) / elapsed:7.1f}/s  p99 {p99:7.1f} ms  5xx {errors}")
+    print(f"scans admitted {admitted}, stored check-ins {stored['check_ins']}")
+    print(f"import rows accepted {accepted_rows}, stored {stored['load_records']} "
+          f"({stored['distinct_refs']} distinct refs); retries answered "
+          f"{sum(d for _, attempt, _, d in imports if attempt == 2)} duplicates")
+    print(f"questionnaires accepted {q_ok}, stored {stored['questionnaires_in_run']}")
+    print(f"stale codes admitted after an import's answer: {len(stale)}")
+    answers = [p[0] for p in propagation]
+    p50, p99 = 1000 * percentile(answers, .5), 1000 * percentile(answers, .99)
+    print(f"propagation, import answer -> answer of the first refused scan: n={len(answers)} "
+          f"p50 {p50:.1f} ms p99 {p99:.1f} ms; the first scan sent after the answer was "
+          f"refused in {first_try} of {len(answers)}")
+    ok = (admitted == stored["check_ins"] and accepted_rows == stored["load_records"]
+          == stored["distinct_refs"] and q_ok == stored["questionnaires_in_run"] and not stale)
+    print("nothing lost, duplicated or stale" if ok else "FAILED: see counts above")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
