@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
+from ..exceptions import Forbidden, NotFound
 from ..extensions import db
 from ..models.appeals import DataAccess
 from ..models.audit import GENESIS, AuditEntry
@@ -30,6 +31,16 @@ class Actor:
     name: str | None
     role: str
     region: str | None
+
+
+def in_actors_region(model: type, row_id: int, actor: Actor, noun: str):
+    """The row ``row_id`` of ``model`` if it belongs to the actor's region (404 / 403)."""
+    row = db.session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"No such {noun}.")
+    if row.region != actor.region:
+        raise Forbidden(f"This {noun} belongs to another region.")
+    return row
 
 
 def entry_hash(prev_hash: str, entry: AuditEntry) -> str:

@@ -15,7 +15,7 @@ from ..auth import issue_credential
 from ..exceptions import Forbidden, NotFound
 from ..extensions import db
 from ..models import Checkpoint, Role
-from .audit import Actor, record
+from .audit import Actor, in_actors_region, record
 
 # Transport categories admit only passes for their own category (``scp``), see issue on passes.
 TRAVEL_CATEGORIES = frozenset({"rail", "air", "hotel"})
@@ -38,12 +38,7 @@ def create_checkpoint(actor: Actor, data: Mapping[str, Any], now: datetime) -> C
 
 
 def get_checkpoint(actor: Actor, checkpoint_id: int) -> Checkpoint:
-    checkpoint = db.session.get(Checkpoint, checkpoint_id)
-    if checkpoint is None:
-        raise NotFound("No such checkpoint.")
-    if checkpoint.region != actor.region:
-        raise Forbidden("This checkpoint belongs to another region.")
-    return checkpoint
+    return in_actors_region(Checkpoint, checkpoint_id, actor, "checkpoint")
 
 
 def list_checkpoints(actor: Actor) -> list[Checkpoint]:

@@ -21,10 +21,10 @@ from sqlalchemy.exc import IntegrityError
 
 from risk import CompiledRuleset, RulesetError, compile_ruleset, evaluate, parse_ruleset
 
-from ..exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from ..exceptions import Conflict, ValidationFailed
 from ..extensions import db
 from ..models import Citizen, RulesetVersion
-from .audit import Actor, record
+from .audit import Actor, in_actors_region, record
 from .codes import CodeChange, recompute_codes
 from .facts import load_facts
 from .rulesets import DRAFT, PUBLISHED, active_ruleset, active_ruleset_row, latest_version
@@ -64,12 +64,7 @@ def create_draft(actor: Actor, rules: list, note: str, now: datetime) -> Ruleset
 
 
 def get_ruleset(actor: Actor, ruleset_id: int) -> RulesetVersion:
-    row = db.session.get(RulesetVersion, ruleset_id)
-    if row is None:
-        raise NotFound("No such ruleset.")
-    if row.region != actor.region:
-        raise Forbidden("This ruleset belongs to another region.")
-    return row
+    return in_actors_region(RulesetVersion, ruleset_id, actor, "ruleset")
 
 
 def _compiled(row: RulesetVersion, version: int) -> CompiledRuleset:
