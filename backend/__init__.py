@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
 from .config import Config
@@ -12,6 +14,8 @@ def create_app(config: Config | None = None) -> Flask:
     config = config or Config()
     app = Flask(__name__, instance_path=config.INSTANCE_PATH, static_folder=None)
     app.config.from_mapping(config.as_mapping())
+    # The embedded default keeps its SQLite files and keys here (as flaskr does).
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     register_extensions(app)
     register_api(app)
     register_commands(app)
@@ -59,7 +63,5 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-def _migrations_dir():
-    from pathlib import Path
-
+def _migrations_dir() -> Path:
     return Path(__file__).resolve().parent / "migrations"
