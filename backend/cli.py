@@ -132,13 +132,14 @@ commands += [drain_checkins, purge_expired]
 
 @click.command("refresh-trust")
 @click.option("--issuer", default=None, help="Only this issuer.")
+@click.option("--force", is_flag=True, help="Also those whose copy is still fresh.")
 @with_appcontext
-def refresh_trust(issuer: str | None) -> None:
-    """Fetch every trusted issuer's JWKS now (run it from cron every few minutes)."""
+def refresh_trust(issuer: str | None, force: bool) -> None:
+    """Fetch trusted issuers' JWKS whose max-age ran out (run it from cron every minute)."""
     from .services.trust import refresh_all
 
     outcome = refresh_all(datetime.now(UTC), current_app.config["JWKS_FETCH_TIMEOUT_SECONDS"],
-                          only=issuer)
+                          only=issuer, stale_only=not force)
     context.trusted_keys().invalidate()
     for name, result in outcome.items():
         click.echo(f"{name}: {result}")

@@ -112,12 +112,17 @@ def delete_issuer(actor: Actor, issuer_id: str, now: datetime) -> None:
     db.session.commit()
 
 
-def refresh_all(now: datetime, timeout: float, only: str | None = None) -> dict[str, str]:
+def refresh_all(now: datetime, timeout: float, only: str | None = None,
+                stale_only: bool = False) -> dict[str, str]:
+    """Refresh trusted JWKS copies; with ``stale_only``, only those past their max-age."""
     query = select(TrustedIssuer)
     if only:
         query = query.where(TrustedIssuer.issuer_id == only)
     outcome = {}
     for issuer in db.session.execute(query).scalars():
+        if stale_only and issuer.fresh_until is not None and issuer.fresh_until > now:
+            outcome[issuer.issuer_id] = f"fresh until {issuer.fresh_until.isoformat()}"
+            continue
         ok = refresh(issuer, now, timeout)
         outcome[issuer.issuer_id] = "ok" if ok else f"kept last good copy ({issuer.last_error})"
     db.session.commit()

@@ -133,3 +133,15 @@ def test_our_tokens_verify_with_an_independent_jose_library(client, citizen):
     assert decoded.header["alg"] == "ES256" and "kid" in decoded.header
     assert decoded.claims["sub"] == body["subject"] and decoded.claims["hc"] == "green"
     assert decoded.claims["iss"] == "hc-local"
+
+
+def test_refresh_trust_respects_max_age(app, region_a_server, region_b):
+    b = region_b.test_client()
+    admin = _secret(region_b, Role.ADMIN)
+    b.put("/api/v1/trust/issuers/hc-local", headers=admin, json={
+        "name": "Region A", "jwks_url": f"{region_a_server}/.well-known/jwks.json"})
+    runner = region_b.test_cli_runner()
+    fresh = runner.invoke(args=["refresh-trust"])
+    assert "fresh until" in fresh.output  # A's JWKS says max-age=60: no refetch yet
+    forced = runner.invoke(args=["refresh-trust", "--force"])
+    assert "hc-local: ok" in forced.output
