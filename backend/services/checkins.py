@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -145,6 +145,3 @@ def purge_expired(now: datetime, *, checkin_days: int, questionnaire_days: int,
     db.session.commit()
     return counts
 
-
-def refusal_counter(entries: Iterable[tuple[int, datetime, str]]) -> Counter:
-    return Counter((cp, at.date(), reason) for cp, at, reason in entries)
