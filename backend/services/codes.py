@@ -49,8 +49,8 @@ def recompute_codes(
     if not citizens:
         return {}, []
     started = time.perf_counter()
-    facts = load_facts(citizens, now)
     ids = [c.id for c in citizens]
+    facts = load_facts(ids, now)
     states = {
         s.citizen_id: s
         for s in db.session.execute(

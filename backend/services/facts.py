@@ -2,15 +2,21 @@
 
 One query per kind of row for a whole batch of people (never one per person),
 so the same loader serves a single citizen, an import and a city-wide simulation.
+The queries select plain columns, not ORM objects: a city-wide simulation reads
+hundreds of thousands of rows and building an object for each would cost more
+than the evaluation itself.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, String, Text, any_, cast, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from risk import Fact
 
@@ -19,7 +25,7 @@ from ..models import AreaRiskLevel, Citizen, GovRecord, Questionnaire, Questionn
 
 # The longest quarantine a rule may set; older self-reports cannot fire any rule.
 LOOKBACK = timedelta(days=28)
-CHUNK = 500
+CHUNK = 1000
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 SELF_REPORT = "self_report"
 
@@ -27,6 +33,18 @@ SELF_REPORT = "self_report"
 def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def one_of(column: Any, values: Sequence, item_type: Any = Integer) -> Any:
+    """``column IN values``, as ``column = ANY(:array)`` on PostgreSQL.
+
+    The array is one parameter, so the statement's text is the same for every
+    batch and psycopg prepares it once; an IN list of a thousand placeholders is
+    rendered, sent and planned anew each time.
+    """
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(item_type)))
+    return column.in_(values)
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -38,7 +56,8 @@ def _parse_time(value: object) -> datetime | None:
     return None
 
 
-def record_fact(record: GovRecord) -> Fact:
+def record_fact(record: Any) -> Fact:
+    """A government record (a ``GovRecord`` or a row with its columns) as a fact."""
     data: dict[str, object] = {}
     detail = record.detail or {}
     if "result" in detail:
@@ -51,13 +70,12 @@ def record_fact(record: GovRecord) -> Fact:
     return Fact(record.kind, record.occurred_at, record.source, record.ref, data)
 
 
-def area_risk_during(
-    periods: Sequence[AreaRiskLevel], start: datetime, now: datetime
-) -> str:
+def area_risk_during(periods: Sequence[Any], start: datetime, now: datetime) -> str:
     """The highest level an area had at any time from ``start`` until ``now``.
 
-    Real practice flags travellers when an area is declared risky after they
-    left, so the window runs to now, not to the end of the stay.
+    ``periods`` are the area's rows (``since``, ``risk_level``) in time order. Real
+    practice flags travellers when an area is declared risky after they left, so
+    the window runs to now, not to the end of the stay.
     """
     level = "low"
     for i, period in enumerate(periods):
@@ -69,25 +87,48 @@ def area_risk_during(
     return level
 
 
-def load_facts(citizens: Sequence[Citizen], now: datetime) -> dict[int, list[Fact]]:
-    facts: dict[int, list[Fact]] = {c.id: [] for c in citizens}
+class _SymptomLists:
+    """Stored symptom lists, parsed once per distinct value.
+
+    A population reports a few dozen distinct combinations, so reading the JSON
+    as text and parsing each text once is far cheaper than decoding every row.
+    Each fact gets its own list, so no two facts share a mutable value.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[str | None, tuple[str, ...]] = {}
+
+    def __call__(self, text: str | None) -> list[str]:
+        parsed = self._parsed.get(text)
+        if parsed is None:
+            value = json.loads(text) if text else None
+            parsed = tuple(value) if isinstance(value, list) else ()
+            self._parsed[text] = parsed
+        return list(parsed)
+
+
+def load_facts(citizen_ids: Sequence[int], now: datetime) -> dict[int, list[Fact]]:
+    """Every fact about each of ``citizen_ids`` that a rule could still act on at ``now``."""
+    facts: dict[int, list[Fact]] = {cid: [] for cid in citizen_ids}
     since = now - LOOKBACK
-    for chunk in _chunks(list(citizens)):
-        ids = [c.id for c in chunk]
-        by_hash = {c.id_hash: c.id for c in chunk}
+    symptoms = _SymptomLists()
+    for ids in _chunks(list(facts)):
         for q in db.session.execute(
             select(Questionnaire.id, Questionnaire.citizen_id, Questionnaire.reported_at,
-                   Questionnaire.temperature_c, Questionnaire.symptoms)
-            .where(Questionnaire.citizen_id.in_(ids), Questionnaire.reported_at >= since)
+                   Questionnaire.temperature_c, cast(Questionnaire.symptoms, Text))
+            .where(one_of(Questionnaire.citizen_id, ids), Questionnaire.reported_at >= since)
         ):
-            facts[q.citizen_id].append(
-                Fact("questionnaire", q.reported_at, SELF_REPORT, f"questionnaire:{q.id}",
-                     {"temperature_c": q.temperature_c, "symptoms": list(q.symptoms or [])})
+            facts[q[1]].append(
+                Fact("questionnaire", q[2], SELF_REPORT, f"questionnaire:{q[0]}",
+                     {"temperature_c": q[3], "symptoms": symptoms(q[4])})
             )
         travel = db.session.execute(
-            select(QuestionnaireTravel)
-            .where(QuestionnaireTravel.citizen_id.in_(ids), QuestionnaireTravel.left_at >= since)
-        ).scalars().all()
+            select(QuestionnaireTravel.id, QuestionnaireTravel.questionnaire_id,
+                   QuestionnaireTravel.citizen_id, QuestionnaireTravel.area_code,
+                   QuestionnaireTravel.entered_at, QuestionnaireTravel.left_at)
+            .where(one_of(QuestionnaireTravel.citizen_id, ids),
+                   QuestionnaireTravel.left_at >= since)
+        ).all()
         periods = _area_periods({t.area_code for t in travel})
         for t in travel:
             risk = area_risk_during(periods.get(t.area_code, ()), t.entered_at, now)
@@ -96,22 +137,24 @@ def load_facts(citizens: Sequence[Citizen], now: datetime) -> dict[int, list[Fac
                      f"questionnaire:{t.questionnaire_id}/travel:{t.id}",
                      {"area_code": t.area_code, "area_risk": risk})
             )
+        # Records are keyed by id_hash (they may predate registration): join, don't look up.
         for record in db.session.execute(
-            select(GovRecord).where(
-                GovRecord.id_hash.in_(list(by_hash)), GovRecord.withdrawn_at.is_(None)
-            )
-        ).scalars():
-            facts[by_hash[record.id_hash]].append(record_fact(record))
+            select(Citizen.id.label("citizen_id"), GovRecord.kind, GovRecord.occurred_at,
+                   GovRecord.source, GovRecord.ref, GovRecord.detail)
+            .join(Citizen, Citizen.id_hash == GovRecord.id_hash)
+            .where(one_of(Citizen.id, ids), GovRecord.withdrawn_at.is_(None))
+        ):
+            facts[record.citizen_id].append(record_fact(record))
     return facts
 
 
-def _area_periods(area_codes: set[str]) -> dict[str, list[AreaRiskLevel]]:
-    periods: dict[str, list[AreaRiskLevel]] = defaultdict(list)
+def _area_periods(area_codes: set[str]) -> dict[str, list[Any]]:
+    periods: dict[str, list[Any]] = defaultdict(list)
     for chunk in _chunks(sorted(area_codes)):
         for row in db.session.execute(
-            select(AreaRiskLevel)
-            .where(AreaRiskLevel.area_code.in_(chunk))
+            select(AreaRiskLevel.area_code, AreaRiskLevel.risk_level, AreaRiskLevel.since)
+            .where(one_of(AreaRiskLevel.area_code, chunk, String))
             .order_by(AreaRiskLevel.area_code, AreaRiskLevel.since, AreaRiskLevel.id)
-        ).scalars():
+        ):
             periods[row.area_code].append(row)
     return periods

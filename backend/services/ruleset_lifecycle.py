@@ -9,17 +9,19 @@ and no code changes.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 
-from risk import CompiledRuleset, RulesetError, compile_ruleset, evaluate, parse_ruleset
+from risk import CompiledRuleset, RulesetError, compile_ruleset, evaluate_many, parse_ruleset
 
 from ..exceptions import Conflict, ValidationFailed
 from ..extensions import db
@@ -71,18 +73,41 @@ def _compiled(row: RulesetVersion, version: int) -> CompiledRuleset:
     return compile_ruleset(parse_ruleset({"rules": row.rules}, version=version))
 
 
-def population(region: str, batch: int = BATCH) -> Iterator[list[Citizen]]:
-    """The region's citizens in id order, a batch at a time (keyset pagination)."""
+def population(region: str, batch: int = BATCH) -> Iterator[list[Row]]:
+    """The region's citizens in id order, a batch at a time (keyset pagination).
+
+    Rows of (id, subject, region), which is all evaluation needs; ORM objects for
+    a whole city would cost more than evaluating it.
+    """
     last_id = 0
     while True:
         people = db.session.execute(
-            select(Citizen).where(Citizen.region == region, Citizen.id > last_id)
+            select(Citizen.id, Citizen.subject, Citizen.region)
+            .where(Citizen.region == region, Citizen.id > last_id)
             .order_by(Citizen.id).limit(batch)
-        ).scalars().all()
+        ).all()
         if not people:
             return
-        yield list(people)
+        yield people
         last_id = people[-1].id
+
+
+@contextmanager
+def _bulk_work() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of a long batch loop.
+
+    A batch makes tens of thousands of small objects and no reference cycles, yet
+    each generation-0 threshold crossed sets off a collection that walks them:
+    about a fifth of a simulation's time. Reference counting still frees every
+    batch as it goes; the collector runs again as soon as the loop ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass
@@ -112,24 +137,24 @@ def simulate(
     draft = _compiled(row, row.version or 0)
     current = active_ruleset(actor.region, cache)
     result = Simulation()
-    for people in population(actor.region):
-        facts = load_facts(people, now)
-        for person in people:
-            before = evaluate(facts[person.id], current, now)
-            after = evaluate(facts[person.id], draft, now)
-            if before.color == after.color:
-                result.transitions["unchanged"] += 1
-                continue
-            key = f"{before.color}->{after.color}"
-            result.transitions[key] += 1
-            samples = result.samples.setdefault(key, [])
-            if len(samples) < SAMPLES_PER_TRANSITION:
-                samples.append({"subject": person.subject, "transition": key,
-                                "reasons": [r.to_dict() for r in after.reasons]})
-        result.subjects += len(people)
-        if progress:
-            progress(result.subjects)
-        db.session.expunge_all()
+    with _bulk_work():
+        for people in population(actor.region):
+            facts = load_facts([p.id for p in people], now)
+            befores = evaluate_many(((p, facts[p.id]) for p in people), current, now)
+            afters = evaluate_many(((p, facts[p.id]) for p in people), draft, now)
+            for (person, before), (_, after) in zip(befores, afters, strict=True):
+                if before.color == after.color:
+                    result.transitions["unchanged"] += 1
+                    continue
+                key = f"{before.color}->{after.color}"
+                result.transitions[key] += 1
+                samples = result.samples.setdefault(key, [])
+                if len(samples) < SAMPLES_PER_TRANSITION:
+                    samples.append({"subject": person.subject, "transition": key,
+                                    "reasons": [r.to_dict() for r in after.reasons]})
+            result.subjects += len(people)
+            if progress:
+                progress(result.subjects)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -155,12 +180,13 @@ def _publish(
         db.session.add(row)
         db.session.flush()
         recomputed, changes = 0, []
-        for people in population(actor.region):
-            _, batch_changes = recompute_codes(people, now, cache)
-            changes.extend(batch_changes)
-            recomputed += len(people)
-            if progress:
-                progress(recomputed)
+        with _bulk_work():
+            for people in population(actor.region):
+                _, batch_changes = recompute_codes(people, now, cache)
+                changes.extend(batch_changes)
+                recomputed += len(people)
+                if progress:
+                    progress(recomputed)
         record(actor, action, f"ruleset:{row.id}", now=now, reason=row.note or None,
                detail={**detail, "version": version, "recomputed": recomputed,
                        "changed": len(changes)})
