@@ -26,6 +26,15 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
+def _limiter_storage(redis_url: str) -> str:
+    """Flask-Limiter's name for the same Redis: it spells a Unix socket ``redis+unix://``."""
+    if not redis_url:
+        return "memory://"
+    if redis_url.startswith("unix://"):
+        return "redis+" + redis_url
+    return redis_url
+
+
 class Config:
     """Settings for a deployment; every value can come from the environment."""
 
@@ -90,7 +99,7 @@ class Config:
 
         # Rate limits (Flask-Limiter syntax); counters live in Redis when it is configured.
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") not in ("0", "false")
-        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_STORAGE_URI = _limiter_storage(self.REDIS_URL)
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_APPLICATION = os.environ.get("RATE_LIMIT_FAILED_AUTH", "30/minute")
         self.RATE_LIMIT_REGISTRATION = os.environ.get("RATE_LIMIT_REGISTRATION",

@@ -4,7 +4,8 @@ Layout of the key directory: ``manifest.json`` lists every key with its creation
 and retirement time; ``<kid>.pem`` holds each private key (mode 0600). The
 newest unretired key signs. A retired key's public half stays in the JWKS until
 every token it signed has expired. Workers notice a rotation by the manifest's
-modification time, so ``flask rotate-keys`` needs no restart.
+modification time, so ``flask rotate-keys`` needs no restart; they look at it at
+most every ``MANIFEST_CHECK_SECONDS``, since scans read the keys on every request.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import hashlib
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+MANIFEST_CHECK_SECONDS = 1.0
 
 
 def _b64(data: bytes) -> str:
@@ -66,6 +70,7 @@ class KeyRing:
         self.token_lifetime = timedelta(seconds=token_lifetime_seconds)
         self._lock = threading.Lock()
         self._loaded_mtime: int | None = None
+        self._checked_at = 0.0  # time.monotonic() of the last look at the manifest
         self._keys: list[SigningKey] = []
 
     @property
@@ -100,6 +105,10 @@ class KeyRing:
         return SigningKey(kid, private, now, None)
 
     def _load(self) -> list[SigningKey]:
+        checked = time.monotonic()
+        if self._loaded_mtime is not None and checked - self._checked_at < MANIFEST_CHECK_SECONDS:
+            return self._keys
+        self._checked_at = checked
         try:
             mtime = self._manifest.stat().st_mtime_ns
         except FileNotFoundError:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import current_app
 
 from backend.api.auditing import current_actor
-from backend.api.base import Blueprint
+from backend.api.base import Blueprint, load_json_body
 from backend.api.common import now
 from backend.auth import current_principal, requires
 from backend.exceptions import Forbidden, ValidationFailed
@@ -77,10 +77,13 @@ def new_device(data, checkpoint_id: int):
 @blp.post("/scans")
 @limiter.exempt  # counted per device inside the scan script: one Redis round trip per scan
 @requires(Role.CHECKPOINT_DEVICE)
-@blp.arguments(SCAN_BODY)
-@blp.response(200, ScanResultSchema)
-def scan(data):
+@blp.json_body(SCAN_BODY)
+@blp.alt_response(200, schema=ScanResultSchema, success=True)
+def scan():
     """Verify a scanned token online. A refusal is a 200 with its reason code."""
+    # The body is loaded here rather than by @blp.arguments, and the answer is the
+    # decision's own dict rather than a schema dump: together a tenth of a scan's cost.
+    data = load_json_body(SCAN_BODY)
     checkpoint_id = _device_checkpoint()
     at = now()
     scanned_at = data.get("scanned_at")

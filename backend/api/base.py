@@ -80,6 +80,37 @@ def _unstorable_text(value: typing.Any, path: tuple = ()) -> tuple[tuple, str] |
 class Blueprint(_Blueprint):
     ARGUMENTS_PARSER = StrictJSONParser()
 
+    def json_body(self, schema: ma.Schema) -> typing.Callable:
+        """Document ``schema`` as the route's JSON body without parsing it on each call.
+
+        For the hottest route only: it calls ``load_json_body`` itself, which refuses
+        what ``@blp.arguments`` refuses, with the same answers, for a fraction of
+        webargs' per-request work.
+        """
+        return self.doc(requestBody={"required": True,
+                                     "content": {"application/json": {"schema": schema}}},
+                        responses={"422": {"$ref": "#/components/responses/UNPROCESSABLE_ENTITY"}})
+
+
+def load_json_body(schema: ma.Schema) -> dict[str, typing.Any]:
+    """The request's JSON body loaded by ``schema``: 415, 400 or 422 naming the field."""
+    try:
+        data = Blueprint.ARGUMENTS_PARSER._raw_load_json(flask.request)
+    except json.JSONDecodeError as exc:
+        if exc.doc == "":  # an empty body is a missing one, as webargs has it
+            return _load(schema, {})
+        raise DomainError("The request has invalid fields.", code="validation_error",
+                          fields={"json": ["Invalid JSON body."]}) from None
+    return _load(schema, {} if data is core.missing else data)
+
+
+def _load(schema: ma.Schema, data: typing.Any) -> dict[str, typing.Any]:
+    try:
+        return schema.load(data)
+    except ma.ValidationError as err:
+        raise ValidationFailed("The request has invalid fields.",
+                               fields=err.normalized_messages()) from None
+
 
 class ErrorDetailSchema(ma.Schema):
     class Meta:

@@ -216,3 +216,28 @@ def test_purge_expired_deletes_old_checkins_and_questionnaires(app, client, citi
     assert table_count(app, "check_ins") == 1
     assert table_count(app, "questionnaires") == 0
     assert table_count(app, "questionnaire_travel") == 0
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "field"), [
+    ("{", "application/json", 400, "json"),
+    ("[1]", "application/json", 422, "_schema"),
+    ("{}", "application/json", 422, "token"),
+    ("", "application/json", 422, "token"),
+    ("", None, 422, "token"),
+    ("abc", "text/plain", 415, "_body"),
+    ('{"token": 5}', "application/json", 422, "token"),
+    ('{"token": "a\\u0000"}', "application/json", 422, "token"),
+    ('{"token": "x", "extra": 1}', "application/json", 422, "extra"),
+    ('{"token": "x", "scan_id": "bad id"}', "application/json", 422, "scan_id"),
+    ('{"token": "x", "scanned_at": "nope"}', "application/json", 422, "scanned_at"),
+    ("1e999999", "application/json", 422, "_schema"),
+])
+def test_scan_body_refusals_name_the_field(client, checkpoint, body, content_type, status,
+                                           field):
+    """The scan route loads its body itself (it is the hottest path); it refuses exactly
+    what every other route refuses, with the same answer."""
+    _, device = checkpoint()
+    headers = {**device, **({"Content-Type": content_type} if content_type else {})}
+    answer = client.post("/api/v1/scans", data=body, headers=headers)
+    assert answer.status_code == status, answer.json
+    assert field in answer.json["error"]["fields"]
