@@ -16,7 +16,11 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+# Objects keep their values across a commit: a session lives for one request, and
+# reloading each object after it had just been written cost a query apiece (a token
+# request re-read the citizen and the code it had just stored).
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING),
+                session_options={"expire_on_commit": False})
 migrate = Migrate()
 # The flask-smorest Api is made per app in ``create_app``: it keeps its app and
 # OpenAPI spec on itself, so one shared instance cannot serve two apps (two

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
+import multiprocessing
 import random
 import sys
 import tempfile
@@ -113,30 +113,54 @@ def importer_loop(port, provider, device_of, tokens, victims, until, out):
                 imports.append((batch_no, attempt, body["accepted"], body["duplicates"]))
             if attempt == 1:
                 answered = t1
-                for index, _ in batch:
-                    # Scan the contact's old token until it is refused: the first refusal's
-                    # answer time after the import's answer (an admitted scan sent after the
-                    # answer would also show up as a stale admit below).
-                    attempts = 0
-                    while True:
-                        attempts += 1
-                        s, b, s0, s1 = call(port, "POST", "/api/v1/scans", device_of(index),
-                                            {"token": tokens[index]})
-                        if b and b["decision"] == "refuse":
-                            propagation.append((s1 - answered, attempts))
-                            break
-                        if s1 - answered > 5:
-                            propagation.append((float("inf"), attempts))
-                            break
+                # Each contact's old token is scanned, all at once, until refused: the
+                # first refusal's answer time after the import's answer. (An admitted scan
+                # sent after the answer would also show up as a stale admit below.)
+                probes = [threading.Thread(target=probe, args=(
+                    port, device_of(index), tokens[index], answered, propagation))
+                    for index, _ in batch]
+                for t in probes:
+                    t.start()
+                for t in probes:
+                    t.join()
                 out.put(("answered", [(index, answered) for index, _ in batch]))
         time.sleep(rng.uniform(0.05, 0.15))
     out.put(("importer", log, imports, propagation))
+
+
+def probe(port, device, token, answered, propagation) -> None:
+    attempts = 0
+    while True:
+        attempts += 1
+        _, body, _, ended = call(port, "POST", "/api/v1/scans", device, {"token": token})
+        if body and body["decision"] == "refuse":
+            propagation.append((ended - answered, attempts))
+            return
+        if ended - answered > 5:
+            propagation.append((float("inf"), attempts))
+            return
 
 
 def official_loop(port, official, draft_id, at, out):
     time.sleep(max(0.0, at - time.perf_counter()))
     status, body, t0, t1 = call(port, "POST", f"/api/v1/rulesets/{draft_id}/publish", official)
     out.put(("official", [("publish", status, t1 - t0)], body))
+
+
+def run_group(loop, threads: int, args: tuple, out) -> None:
+    """In a process of its own: ``threads`` threads running ``loop(*args, out)``."""
+    group = [threading.Thread(target=loop, args=(*args, out)) for _ in range(threads)]
+    for t in group:
+        t.start()
+    for t in group:
+        t.join()
+
+
+def spread(total: int, processes: int) -> list[int]:
+    """``total`` threads over at most ``processes`` processes, as evenly as possible."""
+    processes = max(1, min(processes, total))
+    return [n for n in (total // processes + (k < total % processes)
+                        for k in range(processes)) if n]
 
 
 def percentile(values, q):
@@ -151,6 +175,9 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=40)
     parser.add_argument("--scanners", type=int, default=12, help="scanning threads")
     parser.add_argument("--citizen-threads", type=int, default=6)
+    parser.add_argument("--processes", type=int, default=4,
+                        help="load processes the scanning and citizen threads are spread "
+                             "over (one Python process cannot send fast enough)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="hc-load-"))
@@ -196,28 +223,34 @@ def main() -> int:
         harness.start(stack, [harness.tool("flask"), "--app", "wsgi", "drain-checkins"],
                       work / "drain.log")
         harness.wait_ready(gunicorn, port, work / "gunicorn.log")
-        out: queue.Queue = queue.Queue()
+        # Forked load processes (perf_counter is the system's monotonic clock, so their
+        # times compare with this process's); the importer and the official are threads here.
+        mp = multiprocessing.get_context("fork")
+        out = mp.Queue()
         until = time.perf_counter() + args.seconds
-        threads = [threading.Thread(target=citizen_loop,
-                                    args=(port, citizen_secrets, until, out))
-                   for _ in range(args.citizen_threads)]
-        threads += [threading.Thread(target=scanner_loop, args=(port, fleet.devices, tokens,
-                                                                 until, out))
-                    for _ in range(args.scanners)]
-        threads.append(threading.Thread(target=importer_loop, args=(
+        share = args.processes / max(1, args.scanners + args.citizen_threads)
+        groups = [(scanner_loop, n, (port, fleet.devices, tokens, until))
+                  for n in spread(args.scanners, round(args.scanners * share))]
+        groups += [(citizen_loop, n, (port, citizen_secrets, until))
+                   for n in spread(args.citizen_threads, round(args.citizen_threads * share))]
+        processes = [mp.Process(target=run_group, args=(*group, out)) for group in groups]
+        threads = [threading.Thread(target=importer_loop, args=(
             port, creds[Role.DATA_PROVIDER],
-            lambda i: fleet.devices[i % len(fleet.devices)], tokens, victims, until, out)))
+            lambda i: fleet.devices[i % len(fleet.devices)], tokens, victims, until, out))]
         threads.append(threading.Thread(target=official_loop, args=(
             port, creds[Role.OFFICIAL], draft_id, until - args.seconds / 2, out)))
         started = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        for worker in (*processes, *threads):
+            worker.start()
+        expected = args.scanners + args.citizen_threads + 1 + 1  # one report per loop
+        results, reports = [], 0
+        while reports < expected:
+            item = out.get(timeout=args.seconds + 120)
+            results.append(item)
+            reports += item[0] != "answered"
+        for worker in (*processes, *threads):
+            worker.join()
         elapsed = time.perf_counter() - started
-        results = []
-        while not out.empty():
-            results.append(out.get())
         with app.app_context():
             harness.wait_drained(context.redis())
     return report(app, results, elapsed)
