@@ -1,11 +1,14 @@
 """Mixed load with nothing lost: every accepted write stored once, no stale code admitted.
 
     python bench/load.py [--seconds 30] [--citizens 600] [--devices 40]
+                         [--scanners 12] [--citizen-threads 6] [--processes 4] [--workers 4]
 
 Runs the real service (``gunicorn -w 4 wsgi:app`` and the check-in worker
 ``flask --app wsgi drain-checkins``) on PostgreSQL (databases ``bench_load`` and
 ``bench_load_credit``, rebuilt by the migrations) and Redis (database 13), and
-drives it from separate processes on loopback for a fixed time:
+drives it on loopback for a fixed time from forked processes (the scanning and
+citizen threads spread over ``--processes``; the importer and the official are
+threads of this process):
 
 - citizens: refresh their token, read their code, now and then report a questionnaire;
 - devices: scan the citizens' tokens (issued before the run);
@@ -175,6 +178,7 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=40)
     parser.add_argument("--scanners", type=int, default=12, help="scanning threads")
     parser.add_argument("--citizen-threads", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--processes", type=int, default=4,
                         help="load processes the scanning and citizen threads are spread "
                              "over (one Python process cannot send fast enough)")
@@ -218,7 +222,7 @@ def main() -> int:
 
     port = harness.free_port()
     with ExitStack() as stack:
-        gunicorn = harness.start(stack, [harness.tool("gunicorn"), "-w", "4", "-b",
+        gunicorn = harness.start(stack, [harness.tool("gunicorn"), "-w", str(args.workers), "-b",
                                          f"127.0.0.1:{port}", "wsgi:app"], work / "gunicorn.log")
         harness.start(stack, [harness.tool("flask"), "--app", "wsgi", "drain-checkins"],
                       work / "drain.log")
