@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from .exceptions import Forbidden, Unauthorized
 from .extensions import db
+from .limits import count_failed_authentication
 from .models import Credential, Role
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,8 +115,12 @@ def requires(*roles: Role) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate(request.headers.get("Authorization"),
-                                     current_app.extensions.get("device_cache"))
+            try:
+                principal = authenticate(request.headers.get("Authorization"),
+                                         current_app.extensions.get("device_cache"))
+            except Unauthorized:
+                count_failed_authentication()
+                raise
             if principal.role not in allowed:
                 raise Forbidden(
                     f"This needs the role {' or '.join(sorted(r.value for r in allowed))}."

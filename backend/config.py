@@ -101,7 +101,7 @@ class Config:
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") not in ("0", "false")
         self.RATELIMIT_STORAGE_URI = _limiter_storage(self.REDIS_URL)
         self.RATELIMIT_HEADERS_ENABLED = True
-        self.RATELIMIT_APPLICATION = os.environ.get("RATE_LIMIT_FAILED_AUTH", "30/minute")
+        self.RATE_LIMIT_FAILED_AUTH = os.environ.get("RATE_LIMIT_FAILED_AUTH", "30/minute")
         self.RATE_LIMIT_REGISTRATION = os.environ.get("RATE_LIMIT_REGISTRATION",
                                                       "20/minute;500/day")
         self.RATE_LIMIT_TOKENS = os.environ.get("RATE_LIMIT_TOKENS", "60/minute")

@@ -25,6 +25,9 @@ class CodeState(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1)
     evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Until when a read may serve this code without evaluating again (see
+    # services/codes.py); NULL: evaluate on every read.
+    reusable_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class RulesetVersion(db.Model):

@@ -5,6 +5,13 @@ a government record, an area's risk, a published ruleset) and whenever it is
 read, since quarantines run out with time. ``version`` grows only when the
 decision's fingerprint changes; the new version is then published to Redis, where
 online scans compare it with a token's ``iat``.
+
+A green code is the exception to "evaluate on every read": time alone can only
+end quarantines, never start one, except where a record dated in the future
+starts to count or an area takes on a risk level set in advance. So a green code
+is stored with ``reusable_until`` set to the first such moment (or
+``UNTIL_DATA_CHANGES``), and reads before then serve it as it is. Anything that
+changes the data evaluates again through ``recompute_codes``, which resets it.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -29,6 +36,7 @@ CODE_KEY = "hc:code:{subject}"
 CHANGES_KEY = "hc:code:changes"
 # Set once Redis holds every code change that can still matter (see republish_recent).
 STATUS_READY_KEY = "hc:code:ready"
+UNTIL_DATA_CHANGES = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,8 @@ def recompute_codes(
         return {}, []
     started = time.perf_counter()
     ids = [c.id for c in citizens]
-    facts = load_facts(ids, now)
+    next_change: dict[int, datetime] = {}
+    facts = load_facts(ids, now, next_change)
     states = {
         s.citizen_id: s
         for s in db.session.execute(
@@ -66,7 +75,9 @@ def recompute_codes(
         ruleset = active_ruleset(region, ruleset_cache)
         for citizen in people:
             decision = evaluate(facts[citizen.id], ruleset, now)
-            state, changed = _store(states.get(citizen.id), citizen, decision, now)
+            reusable = (next_change.get(citizen.id, UNTIL_DATA_CHANGES)
+                        if decision.color == "green" else None)
+            state, changed = _store(states.get(citizen.id), citizen, decision, reusable, now)
             results[citizen.id] = (state, decision)
             if changed:
                 changes.append(CodeChange(citizen.subject, state.version, state.color, now))
@@ -76,10 +87,13 @@ def recompute_codes(
 
 
 def _store(
-    state: CodeState | None, citizen: Citizen, decision: Decision, now: datetime
+    state: CodeState | None, citizen: Citizen, decision: Decision,
+    reusable_until: datetime | None, now: datetime,
 ) -> tuple[CodeState, bool]:
     fingerprint = decision.fingerprint()
     if state is not None and state.fingerprint == fingerprint:
+        if state.reusable_until != reusable_until:  # same code, new horizon: no new version
+            state.reusable_until = reusable_until
         return state, False
     reasons = decision.to_dict()["reasons"]
     if state is None:
@@ -94,6 +108,7 @@ def _store(
     state.fingerprint = fingerprint
     state.evaluated_at = now
     state.changed_at = now
+    state.reusable_until = reusable_until
     db.session.add(CodeHistory(citizen_id=citizen.id, version=state.version, color=state.color,
                                reasons=reasons, ruleset_version=state.ruleset_version,
                                changed_at=now))
@@ -123,7 +138,11 @@ def current_code(
     citizen: Citizen, now: datetime, ruleset_cache: dict,
     publish: Callable[[Sequence[CodeChange]], None],
 ) -> tuple[CodeState, Decision]:
-    """Re-evaluate one citizen now, store any change, publish it, return the fresh decision."""
+    """The citizen's code as of ``now``: the stored one while it may be reused, else
+    evaluated again (any change stored and published)."""
+    stored = db.session.get(CodeState, citizen.id)
+    if stored is not None and stored.reusable_until is not None and now < stored.reusable_until:
+        return stored, Decision(stored.color, (), None, stored.ruleset_version, now)
     results, changes = recompute_codes([citizen], now, ruleset_cache)
     db.session.commit()
     publish(changes)

@@ -107,8 +107,16 @@ class _SymptomLists:
         return list(parsed)
 
 
-def load_facts(citizen_ids: Sequence[int], now: datetime) -> dict[int, list[Fact]]:
-    """Every fact about each of ``citizen_ids`` that a rule could still act on at ``now``."""
+def load_facts(
+    citizen_ids: Sequence[int], now: datetime, next_change: dict[int, datetime] | None = None,
+) -> dict[int, list[Fact]]:
+    """Every fact about each of ``citizen_ids`` that a rule could still act on at ``now``.
+
+    With ``next_change``, also record for each person the first moment after ``now``
+    at which these facts would read differently without any new data: a record dated
+    in the future starts to count, or an area they stayed in takes on a level set in
+    advance. People absent from it have no such moment.
+    """
     facts: dict[int, list[Fact]] = {cid: [] for cid in citizen_ids}
     since = now - LOOKBACK
     symptoms = _SymptomLists()
@@ -131,7 +139,12 @@ def load_facts(citizen_ids: Sequence[int], now: datetime) -> dict[int, list[Fact
         ).all()
         periods = _area_periods({t.area_code for t in travel})
         for t in travel:
-            risk = area_risk_during(periods.get(t.area_code, ()), t.entered_at, now)
+            area_periods = periods.get(t.area_code, ())
+            risk = area_risk_during(area_periods, t.entered_at, now)
+            if next_change is not None:
+                for period in area_periods:
+                    if period.since > now:
+                        _earliest(next_change, t.citizen_id, period.since)
             facts[t.citizen_id].append(
                 Fact("travel", t.left_at, SELF_REPORT,
                      f"questionnaire:{t.questionnaire_id}/travel:{t.id}",
@@ -145,7 +158,17 @@ def load_facts(citizen_ids: Sequence[int], now: datetime) -> dict[int, list[Fact
             .where(one_of(Citizen.id, ids), GovRecord.withdrawn_at.is_(None))
         ):
             facts[record.citizen_id].append(record_fact(record))
+    if next_change is not None:
+        for cid, found in facts.items():
+            for fact in found:
+                if fact.at > now:
+                    _earliest(next_change, cid, fact.at)
     return facts
+
+
+def _earliest(moments: dict[int, datetime], key: int, at: datetime) -> None:
+    if key not in moments or at < moments[key]:
+        moments[key] = at
 
 
 def _area_periods(area_codes: set[str]) -> dict[str, list[Any]]:

@@ -16,7 +16,7 @@ def limited_app(migrated):
     config = TestConfig(migrated)
     config.RATELIMIT_ENABLED = True
     config.RATELIMIT_STORAGE_URI = "memory://"
-    config.RATELIMIT_APPLICATION = "3/minute"
+    config.RATE_LIMIT_FAILED_AUTH = "3/minute"
     config.RATE_LIMIT_REGISTRATION = "2/minute"
     config.RATE_LIMIT_TOKENS = "2/minute"
     app = create_app(config)
@@ -57,6 +57,18 @@ def test_failed_authentication_is_limited_per_address(limited_app):
     bad = {"Authorization": "Bearer hc_guess"}
     statuses = [client.get("/api/v1/me/code", headers=bad).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
+    assert client.get("/api/v1/me/code", headers=bad).json["error"]["code"] == "too_many_requests"
+
+
+def test_guessing_does_not_lock_out_a_good_credential_at_the_same_address(limited_app):
+    """Failures are counted where they happen: a holder behind the same address (a
+    carrier's NAT) keeps working while a guesser there is refused."""
+    client = limited_app.test_client()
+    holder = {"Authorization": f"Bearer {_register(client).json['token']}"}
+    bad = {"Authorization": "Bearer hc_guess"}
+    assert [client.get("/api/v1/me/code", headers=bad).status_code
+            for _ in range(4)] == [401, 401, 401, 429]
+    assert client.get("/api/v1/me/code", headers=holder).status_code == 200
 
 
 def test_healthz_and_readyz(client):
