@@ -26,6 +26,27 @@ from cryptography.hazmat.primitives.asymmetric import ec
 MANIFEST_CHECK_SECONDS = 1.0
 
 
+def create_file_once(path: Path, data: bytes) -> bool:
+    """Put ``data`` at ``path`` (mode 0600) unless a file is there; False if one was.
+
+    The file appears whole or not at all: it is written under a private name and
+    hard-linked into place, so a worker racing to create the same file either
+    wins or reads the winner's complete file, never an empty one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -77,7 +98,8 @@ class KeyRing:
     def _manifest(self) -> Path:
         return self.directory / "manifest.json"
 
-    def _write_manifest(self, keys: list[SigningKey]) -> None:
+    @staticmethod
+    def _manifest_text(keys: list[SigningKey]) -> str:
         entries = [
             {
                 "kid": k.kid,
@@ -86,9 +108,19 @@ class KeyRing:
             }
             for k in keys
         ]
+        return json.dumps({"keys": entries}, indent=2)
+
+    def _write_manifest(self, keys: list[SigningKey]) -> None:
         tmp = self._manifest.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"keys": entries}, indent=2))
+        tmp.write_text(self._manifest_text(keys))
         os.replace(tmp, self._manifest)
+
+    def _create_first_key(self) -> None:
+        """The first key of a new directory; if another worker makes one first, use theirs."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        key = self._new_key(datetime.now(UTC))
+        if not create_file_once(self._manifest, self._manifest_text([key]).encode()):
+            (self.directory / f"{key.kid}.pem").unlink(missing_ok=True)
 
     def _new_key(self, now: datetime) -> SigningKey:
         private = ec.generate_private_key(ec.SECP256R1())
@@ -112,8 +144,7 @@ class KeyRing:
         try:
             mtime = self._manifest.stat().st_mtime_ns
         except FileNotFoundError:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._write_manifest([self._new_key(datetime.now(UTC))])
+            self._create_first_key()
             mtime = self._manifest.stat().st_mtime_ns
         if mtime == self._loaded_mtime:
             return self._keys

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from ..auth import DeviceCredentialCache
 from ..health import note_degraded
 from ..identity import IdentityKeys
-from ..keys import KeyRing
+from ..keys import KeyRing, create_file_once
 from .checkpoints import PolicyCache
 from .codes import publish_changes
 from .scans import LocalKeys, ScanContext
@@ -32,17 +32,9 @@ def _pseudonym_key(app: Flask) -> bytes:
         return configured.encode()
     path = Path(app.config["SECRET_KEY_PATH"])
     if not path.exists():
-        import os
         import secrets
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another worker made it first; read theirs
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
+        create_file_once(path, secrets.token_hex(32).encode())
     return path.read_text().strip().encode()
 
 
