@@ -69,6 +69,10 @@ class Decision:
     turns_green_at: datetime | None
     ruleset_version: int
     evaluated_at: datetime
+    # The first moment after evaluated_at at which a match's quarantine ends, so that
+    # the same facts may decide otherwise; None: they never will. Not part of the
+    # outcome (not in to_dict or the fingerprint).
+    changes_at: datetime | None = None
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {

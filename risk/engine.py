@@ -122,6 +122,7 @@ def _decide(
     version: int,
 ) -> Decision:
     reasons: list[tuple[_CompiledRule, Reason]] = []
+    changes_at: datetime | None = None
     for rule, matched in hits.items():
         active: list[Fact] = []
         until: datetime | None = None
@@ -135,6 +136,8 @@ def _decide(
             missing = 0 if rule.clears_after is None else _still_needed(
                 rule, fact, matched, facts, now)
             unmet = missing > 0
+            if end > now and (changes_at is None or end < changes_at):
+                changes_at = end
             if end > now or unmet:
                 active.append(fact)
                 until = end if until is None or end > until else until
@@ -156,7 +159,7 @@ def _decide(
             clean_days_left=days_left if spec.clears_after == "clean_questionnaire" else 0,
         )))
     if not reasons:
-        return Decision("green", (), None, version, now)
+        return Decision("green", (), None, version, now)  # time alone only ends matches
     reasons.sort(key=lambda pair: (-pair[0].severity, -pair[1].until.timestamp(), pair[0].index))
     ordered = tuple(reason for _, reason in reasons)
     color = max((reason.color for reason in ordered), key=_SEVERITY.__getitem__)
@@ -164,7 +167,7 @@ def _decide(
         turns_green_at = None  # a clearing condition needs new input; time alone won't do
     else:
         turns_green_at = max(reason.until for reason in ordered)
-    return Decision(color, ordered, turns_green_at, version, now)
+    return Decision(color, ordered, turns_green_at, version, now, changes_at)
 
 
 def _still_needed(

@@ -127,7 +127,8 @@ def decision(data, appeal_id: int):
 def daily_report(data):
     """The daily health report a yellow or red code asks for."""
     citizen, at = me(), now()
-    state, _ = current_code(citizen, at, ruleset_cache(), context.publish)
+    state, _ = current_code(citizen, at, ruleset_cache(), context.publish,
+                            explained=False)
     if state.color == "green":
         raise Conflict("A green code needs no daily report.", code="not_needed")
     cfg = context.settings()

@@ -94,7 +94,8 @@ def new_token(data):
     citizen = me()
     cfg = context.settings()
     stamped = now()
-    state, _ = current_code(citizen, stamped, ruleset_cache(), context.publish)
+    state, _ = current_code(citizen, stamped, ruleset_cache(), context.publish,
+                            explained=False)
     if data.get("scope"):
         check_pass(citizen, state, data["scope"], stamped,
                    frozenset(current_app.config["TRAVEL_ADMITS"]))

@@ -6,12 +6,14 @@ read, since quarantines run out with time. ``version`` grows only when the
 decision's fingerprint changes; the new version is then published to Redis, where
 online scans compare it with a token's ``iat``.
 
-A green code is the exception to "evaluate on every read": time alone can only
-end quarantines, never start one, except where a record dated in the future
-starts to count or an area takes on a risk level set in advance. So a green code
-is stored with ``reusable_until`` set to the first such moment (or
-``UNTIL_DATA_CHANGES``), and reads before then serve it as it is. Anything that
-changes the data evaluates again through ``recompute_codes``, which resets it.
+Between data changes a code can only change at known moments: a quarantine ends
+(the engine's ``changes_at``), a record dated in the future starts to count, an
+area takes on a level set in advance, or a self-report leaves the lookback window
+(``load_facts``). The first of them is stored as ``reusable_until`` (or
+``UNTIL_DATA_CHANGES``) and reads before it serve the stored code without
+evaluating: a token needs only the color, and a green code has no reasons to
+explain. Anything that changes the data evaluates again through
+``recompute_codes``, which resets it.
 """
 
 from __future__ import annotations
@@ -75,8 +77,8 @@ def recompute_codes(
         ruleset = active_ruleset(region, ruleset_cache)
         for citizen in people:
             decision = evaluate(facts[citizen.id], ruleset, now)
-            reusable = (next_change.get(citizen.id, UNTIL_DATA_CHANGES)
-                        if decision.color == "green" else None)
+            reusable = min(decision.changes_at or UNTIL_DATA_CHANGES,
+                           next_change.get(citizen.id, UNTIL_DATA_CHANGES))
             state, changed = _store(states.get(citizen.id), citizen, decision, reusable, now)
             results[citizen.id] = (state, decision)
             if changed:
@@ -136,13 +138,20 @@ def publish_changes(redis, changes: Sequence[CodeChange]) -> None:
 
 def current_code(
     citizen: Citizen, now: datetime, ruleset_cache: dict,
-    publish: Callable[[Sequence[CodeChange]], None],
-) -> tuple[CodeState, Decision]:
+    publish: Callable[[Sequence[CodeChange]], None], *, explained: bool = True,
+) -> tuple[CodeState, Decision | None]:
     """The citizen's code as of ``now``: the stored one while it may be reused, else
-    evaluated again (any change stored and published)."""
+    evaluated again (any change stored and published).
+
+    ``explained`` asks for the decision with its reasons; without it (a token needs
+    only the stored code) the decision may be None.
+    """
     stored = db.session.get(CodeState, citizen.id)
     if stored is not None and stored.reusable_until is not None and now < stored.reusable_until:
-        return stored, Decision(stored.color, (), None, stored.ruleset_version, now)
+        if stored.color == "green":
+            return stored, Decision("green", (), None, stored.ruleset_version, now)
+        if not explained:
+            return stored, None
     results, changes = recompute_codes([citizen], now, ruleset_cache)
     db.session.commit()
     publish(changes)

@@ -114,8 +114,9 @@ def load_facts(
 
     With ``next_change``, also record for each person the first moment after ``now``
     at which these facts would read differently without any new data: a record dated
-    in the future starts to count, or an area they stayed in takes on a level set in
-    advance. People absent from it have no such moment.
+    in the future starts to count, an area they stayed in takes on a level set in
+    advance, or a self-report leaves the lookback window. People absent from it have
+    no such moment.
     """
     facts: dict[int, list[Fact]] = {cid: [] for cid in citizen_ids}
     since = now - LOOKBACK
@@ -163,6 +164,8 @@ def load_facts(
             for fact in found:
                 if fact.at > now:
                     _earliest(next_change, cid, fact.at)
+                elif fact.source == SELF_REPORT:
+                    _earliest(next_change, cid, fact.at + LOOKBACK)
     return facts
 
 

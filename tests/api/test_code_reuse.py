@@ -1,9 +1,10 @@
-"""A green code is served as stored until time alone could change it.
+"""A stored code is served as it is until time alone could change it.
 
 Reads between data changes skip the evaluation, so these tests move the clock
-forward (calling the service with a later ``now``) and check that the code
-turns when a record dated in the future starts to count or an area takes on a
-level set in advance, and never serves anything a fresh evaluation would not.
+forward (calling the service with a later ``now``) and check that the code turns
+when a quarantine ends, a record dated in the future starts to count, an area
+takes on a level set in advance or a self-report leaves the lookback window, and
+that a read never serves anything a fresh evaluation would not.
 """
 
 from datetime import timedelta
@@ -20,15 +21,18 @@ from backend.services.rulesets import active_ruleset
 from risk import evaluate
 
 
-def _code_at(app, subject: str, at) -> CodeState:
-    """The code as a read at ``at`` serves it, and the fresh evaluation's color."""
+def _code_at(app, subject: str, at, explained: bool = True) -> CodeState:
+    """The code as a read at ``at`` serves it; checked against a fresh evaluation."""
     with app.app_context():
         citizen = db.session.query(Citizen).filter_by(subject=subject).one()
         cache = app.extensions["ruleset_cache"]
-        state, decision = current_code(citizen, at, cache, lambda changes: None)
+        state, decision = current_code(citizen, at, cache, lambda changes: None,
+                                       explained=explained)
         fresh = evaluate(load_facts([citizen.id], at)[citizen.id],
                          active_ruleset(citizen.region, cache), at)
-        assert decision.color == state.color == fresh.color
+        assert state.fingerprint == fresh.fingerprint()
+        if explained:
+            assert decision.fingerprint() == fresh.fingerprint()
         db.session.expunge(state)
         return state
 
@@ -66,7 +70,25 @@ def test_record_dated_in_the_future_turns_the_code_when_it_starts(app, client, c
     after = _code_at(app, body["subject"], starts + timedelta(seconds=1))
     assert after.color == "red"
     assert after.version == before.version + 1
-    assert after.reusable_until is None  # not green: evaluated on every read
+    # Red for 14 days from the contact: a token may be signed from the stored code
+    # until then, an explanation is evaluated afresh.
+    assert after.reusable_until == starts + timedelta(days=14)
+    stored = _code_at(app, body["subject"], starts + timedelta(days=13), explained=False)
+    assert (stored.color, stored.version) == ("red", after.version)
+    assert _code_at(app, body["subject"], starts + timedelta(days=14)).color == "green"
+
+
+def test_a_self_report_leaving_the_lookback_window_turns_the_code(app, client, citizen):
+    headers, _, body = citizen()
+    reported = client.post("/api/v1/me/questionnaires", headers=headers,
+                           json={"temperature_c": 38.5, "symptoms": []}).json
+    assert reported["code"]["color"] == "yellow"  # fever, until a clean questionnaire
+    start = now()
+    held = _code_at(app, body["subject"], start + timedelta(days=27), explained=False)
+    assert held.color == "yellow"
+    assert held.reusable_until <= start + timedelta(days=28)
+    assert _code_at(app, body["subject"], start + timedelta(days=28, minutes=1),
+                    explained=False).color == "green"
 
 
 def test_area_risk_set_in_advance_turns_its_travellers_when_it_starts(app, client, citizen,
@@ -88,9 +110,11 @@ def test_area_risk_set_in_advance_turns_its_travellers_when_it_starts(app, clien
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(offsets=st.lists(st.integers(-30 * 24, 30 * 24), min_size=1, max_size=4),
-       kinds=st.lists(st.sampled_from(["close_contact", "secondary_contact", "confirmed_case"]),
+       kinds=st.lists(st.sampled_from(["close_contact", "secondary_contact", "confirmed_case",
+                                        "quarantine_order"]),
                       min_size=4, max_size=4),
-       reads=st.lists(st.integers(0, 40 * 24), min_size=1, max_size=6))
+       reads=st.lists(st.tuples(st.integers(0, 40 * 24), st.booleans()), min_size=1,
+                      max_size=6))
 def test_a_served_code_always_equals_a_fresh_evaluation(app, citizen, offsets, kinds, reads):
     """Records at any time from 30 days ago to 30 days ahead, reads at increasing times:
     every read serves the color a fresh evaluation gives then (checked in ``_code_at``)."""
@@ -98,5 +122,5 @@ def test_a_served_code_always_equals_a_fresh_evaluation(app, citizen, offsets, k
     base = now().replace(microsecond=0)
     _store_records(app, body["subject"],
                    [(kinds[i], base + timedelta(hours=h)) for i, h in enumerate(offsets)], base)
-    for hours in sorted(reads):
-        _code_at(app, body["subject"], base + timedelta(hours=hours))
+    for hours, explained in sorted(reads):
+        _code_at(app, body["subject"], base + timedelta(hours=hours), explained)

@@ -193,3 +193,20 @@ def test_random_rules_parse_or_fail_cleanly_and_never_break_evaluation(rules, pe
         test = compile_logic(rule.when)
         for fact in person:
             test(fact)  # the closures themselves must not raise either
+
+
+@PROPERTY
+@given(person=fact_lists, later=st.integers(1, 60 * 24 * 60))
+def test_the_decision_holds_until_changes_at(person, later):
+    """With no fact starting to count in between, evaluating later than ``now`` but before
+    ``changes_at`` gives the same outcome; green (``changes_at`` None) never changes."""
+    decision = evaluate(person, DEFAULT, NOW)
+    then = NOW + timedelta(minutes=later)
+    if decision.changes_at is not None and then >= decision.changes_at:
+        then = decision.changes_at - timedelta(microseconds=1)
+    if any(NOW < fact.at <= then for fact in person):
+        return  # a fact starting later is the caller's to watch (backend load_facts)
+    if then <= NOW:
+        return
+    assert decision.changes_at is None or decision.changes_at > NOW
+    assert evaluate(person, DEFAULT, then).fingerprint() == decision.fingerprint()
