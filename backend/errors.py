@@ -61,7 +61,11 @@ def handle_http_exception(exc: HTTPException):
 
 
 def handle_domain_error(exc: DomainError):
-    return error_body(exc.status, exc.code, exc.message, exc.fields, **exc.extra)
+    response = error_body(exc.status, exc.code, exc.message, exc.fields, **exc.extra)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def handle_database_down(exc: OperationalError):

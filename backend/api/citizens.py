@@ -6,7 +6,7 @@ from flask import Response, current_app, url_for
 
 from ..auth import requires
 from ..credit.reads import own_restrictions
-from ..limits import registration_limit, token_limit
+from ..limits import count_token_issue, registration_limit
 from ..models import Role
 from ..qr import qr_png, qr_svg
 from ..services import context
@@ -80,7 +80,6 @@ def my_code():
 
 
 @blp.post("/me/tokens")
-@token_limit
 @requires(Role.CITIZEN)
 @blp.arguments(TokenRequestSchema)
 @blp.response(201, TokenResultSchema)
@@ -91,6 +90,7 @@ def new_token(data):
     holder's own reasons when the code is not admitted for travel or the holder is
     restricted for that category.
     """
+    count_token_issue()
     citizen = me()
     cfg = context.settings()
     stamped = now()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from ..auth import current_principal
 from ..exceptions import Forbidden
@@ -31,6 +31,9 @@ def me() -> Citizen:
     principal = current_principal()
     if principal.citizen_id is None:
         raise Forbidden("This credential does not belong to a citizen.")
+    loaded = g.get("caller_citizen")  # read along with the credential (backend.auth)
+    if loaded is not None and loaded.id == principal.citizen_id:
+        return loaded
     return get_citizen(principal.citizen_id)
 
 

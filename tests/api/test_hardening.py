@@ -46,9 +46,10 @@ def test_registration_is_limited_per_address(limited_app):
 def test_token_issuance_is_limited_per_credential(limited_app):
     client = limited_app.test_client()
     holders = [{"Authorization": f"Bearer {_register(client).json['token']}"} for _ in range(2)]
-    statuses = [client.post("/api/v1/me/tokens", headers=holders[0], json={}).status_code
-                for _ in range(3)]
-    assert statuses == [201, 201, 429]
+    answers = [client.post("/api/v1/me/tokens", headers=holders[0], json={}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].json["error"]["code"] == "too_many_requests"
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
     assert client.post("/api/v1/me/tokens", headers=holders[1], json={}).status_code == 201
 
 
@@ -57,7 +58,9 @@ def test_failed_authentication_is_limited_per_address(limited_app):
     bad = {"Authorization": "Bearer hc_guess"}
     statuses = [client.get("/api/v1/me/code", headers=bad).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
-    assert client.get("/api/v1/me/code", headers=bad).json["error"]["code"] == "too_many_requests"
+    refused = client.get("/api/v1/me/code", headers=bad)
+    assert refused.json["error"]["code"] == "too_many_requests"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
 
 
 def test_guessing_does_not_lock_out_a_good_credential_at_the_same_address(limited_app):
