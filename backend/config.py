@@ -100,7 +100,6 @@ class Config:
         # Rate limits (Flask-Limiter syntax); counters live in Redis when it is configured.
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") not in ("0", "false")
         self.RATELIMIT_STORAGE_URI = _limiter_storage(self.REDIS_URL)
-        self.RATELIMIT_HEADERS_ENABLED = True
         self.RATE_LIMIT_FAILED_AUTH = os.environ.get("RATE_LIMIT_FAILED_AUTH", "30/minute")
         self.RATE_LIMIT_REGISTRATION = os.environ.get("RATE_LIMIT_REGISTRATION",
                                                       "20/minute;500/day")

@@ -71,8 +71,5 @@ def readyz():
 
 
 def register_health(app: Flask) -> None:
-    """Mount /healthz and /readyz (exempt from rate limits: probes must always get in)."""
-    from .limits import limiter
-
-    limiter.exempt(health)
+    """Mount /healthz and /readyz (no rate limit: probes must always get in)."""
     app.register_blueprint(health)

@@ -3,13 +3,18 @@
 - every client: failed authentications (401) per address, ``RATE_LIMIT_FAILED_AUTH``,
   counted where authentication fails (``count_failed_authentication``) so that a
   request with a valid credential costs the limiter nothing;
-- registration per address, ``RATE_LIMIT_REGISTRATION``;
+- registration per address, ``RATE_LIMIT_REGISTRATION`` (``count_registration``);
 - token issuance per credential, ``RATE_LIMIT_TOKENS``, counted in the view
   (``count_token_issue``) with Flask-Limiter's strategy and storage;
 - scans per device, ``RATE_LIMIT_SCANS`` (counted inside the scan script, see
-  backend/services/scans.py, so a scan costs one Redis round trip; /scans and the
-  health routes are exempt from the generic limiter).
-Over a limit the answer is 429 in the usual JSON error shape.
+  backend/services/scans.py, so a scan costs one Redis round trip).
+Over a limit the answer is 429 in the usual JSON error shape, with Retry-After.
+
+Flask-Limiter supplies the configuration (``RATELIMIT_ENABLED``,
+``RATELIMIT_STORAGE_URI``), the storage and the fixed-window strategy; each
+limit is counted in the view it guards. Its route decorators and before-request
+check are not used: they cost every request, limited or not, Python work and
+Redis round trips.
 """
 
 from __future__ import annotations
@@ -48,12 +53,13 @@ def per_credential() -> str:
     return "addr:" + (get_remote_address() or "unknown")
 
 
-def _config(name: str):
-    return lambda: current_app.config[name]
-
-
 limiter = Limiter(key_func=get_remote_address)
-registration_limit = limiter.limit(_config("RATE_LIMIT_REGISTRATION"))
+
+
+@limiter.request_filter
+def _counted_in_views() -> bool:
+    """Nothing for Flask-Limiter to check before a request: views count (see above)."""
+    return True
 
 
 def _count(config_key: str, scope: str, key: str, refusal: str) -> None:
@@ -88,6 +94,12 @@ def count_failed_authentication() -> None:
     """
     _count("RATE_LIMIT_FAILED_AUTH", "failed-auth", get_remote_address() or "unknown",
            "Too many failed authentications from this address; try again later.")
+
+
+def count_registration() -> None:
+    """Count a registration from this address; past ``RATE_LIMIT_REGISTRATION``, 429."""
+    _count("RATE_LIMIT_REGISTRATION", "registration", get_remote_address() or "unknown",
+           "Too many registrations from this address; try again later.")
 
 
 def count_token_issue() -> None:

@@ -12,7 +12,6 @@ from backend.api.base import Blueprint, load_json_body
 from backend.api.common import now
 from backend.auth import current_principal, requires
 from backend.exceptions import Forbidden, ValidationFailed
-from backend.limits import limiter
 from backend.metrics import SCANS
 from backend.models import Role
 from backend.services import context
@@ -75,7 +74,6 @@ def new_device(data, checkpoint_id: int):
 
 
 @blp.post("/scans")
-@limiter.exempt  # counted per device inside the scan script: one Redis round trip per scan
 @requires(Role.CHECKPOINT_DEVICE)
 @blp.json_body(SCAN_BODY)
 @blp.alt_response(200, schema=ScanResultSchema, success=True)
