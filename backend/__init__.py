@@ -32,14 +32,14 @@ def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the models must be known before migrations run)
     from .credit import models as credit_models  # noqa: F401  (the credit bind's tables)
     from .extensions import db, migrate, redis_store
-    from .limits import limiter
+    from .limits import init_limiter
     from .metrics import register_metrics
     from .services.context import init_services
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
     redis_store.init_app(app)
-    limiter.init_app(app)
+    init_limiter(app)
     register_metrics(app)
     init_services(app)
 

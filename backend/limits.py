@@ -24,7 +24,7 @@ import logging
 import math
 import time
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
@@ -56,10 +56,23 @@ def per_credential() -> str:
 limiter = Limiter(key_func=get_remote_address)
 
 
-@limiter.request_filter
-def _counted_in_views() -> bool:
-    """Nothing for Flask-Limiter to check before a request: views count (see above)."""
-    return True
+def init_limiter(app: Flask) -> None:
+    """Flask-Limiter for its configuration, storage and strategy only (see above).
+
+    ``init_app`` also hooks the request cycle (a check before, headers after, a
+    clean-up at teardown) for its decorator and default-limit modes, unused here;
+    the hooks would still run on every request, so they are taken out again.
+    """
+    limiter.init_app(app)
+    for hooks in (app.before_request_funcs, app.after_request_funcs,
+                  app.teardown_request_funcs):
+        hooks[None] = [f for f in hooks.get(None, []) if not _belongs_to_limiter(f)]
+
+
+def _belongs_to_limiter(hook: object) -> bool:
+    owner = getattr(hook, "__self__", None)  # a bound method
+    args = getattr(hook, "args", ())  # a functools.partial
+    return owner is limiter or bool(args and args[0] is limiter)
 
 
 def _count(config_key: str, scope: str, key: str, refusal: str) -> None:
