@@ -12,7 +12,8 @@ threads of this process):
 
 - citizens: refresh their token, read their code, now and then report a questionnaire;
 - devices: scan the citizens' tokens (issued before the run);
-- a data provider: imports batches of close contacts (each batch sent twice, the
+- a data provider: imports batches of five close contacts, spread evenly over the
+  run (every third citizen of the fleet; each batch sent twice, the
   second time as a retry) and, right after each answer, scans the contacts' old
   tokens until refused: the propagation time;
 - an official: publishes a ruleset half way through.
@@ -106,11 +107,18 @@ def scanner_loop(port, devices, tokens, until, out):
     out.put(("scanner", log))
 
 
+BATCH = 5  # close contacts per import
+
+
 def importer_loop(port, provider, device_of, tokens, victims, until, out):
-    rng, log, imports, propagation = random.Random(7), [], [], []
+    """Batches of close contacts spread evenly over the run, so that propagation is
+    measured throughout it (the official's publish included)."""
+    log, imports, propagation = [], [], []
     batch_no = 0
+    interval = (until - time.perf_counter()) / max(1, -(-len(victims) // BATCH))
     while time.perf_counter() < until and victims:
-        batch = [victims.pop() for _ in range(min(5, len(victims)))]
+        next_batch = time.perf_counter() + interval
+        batch = [victims.pop() for _ in range(min(BATCH, len(victims)))]
         batch_no += 1
         rows = [{"kind": "close_contact", "id_number": id_number, "source": "load",
                  "ref": f"L{batch_no}-{index}", "occurred_at": "2026-11-26T08:00:00+00:00"}
@@ -134,7 +142,7 @@ def importer_loop(port, provider, device_of, tokens, victims, until, out):
                 for t in probes:
                     t.join()
                 out.put(("answered", [(index, answered) for index, _ in batch]))
-        time.sleep(rng.uniform(0.05, 0.15))
+        time.sleep(max(0.0, next_batch - time.perf_counter()))
     out.put(("importer", log, imports, propagation))
 
 
@@ -218,10 +226,11 @@ def main() -> int:
             "name": "Load Citizen", "phone": "13800000000", "region": REGION,
             "id_number": with_check_digit(f"{220000 + n:06d}19850505{n % 1000:03d}")}).json
         citizen_secrets.append(body["token"])
-    # The import victims: the fleet's citizens, whose ID numbers follow bench/scan.py.
+    # The import victims: every third of the fleet's citizens (whose ID numbers follow
+    # bench/scan.py), taken from the end: the scanners scan them all along.
     victims = [(i, with_check_digit(
         f"{110000 + (i + 1) // 1000:06d}19900101{(i + 1) % 1000:03d}"))
-        for i in range(0, len(tokens), 7)]
+        for i in range(0, len(tokens), 3)]
     with app.app_context():
         db.session.remove()
         for engine in db.engines.values():
