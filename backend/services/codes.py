@@ -1,8 +1,8 @@
 """Computing and keeping citizens' codes.
 
 A code is recomputed whenever something it depends on changes (a questionnaire,
-a government record, an area's risk, a published ruleset) and whenever it is
-read, since quarantines run out with time. ``version`` grows only when the
+a government record, an area's risk, a published ruleset) and, once time may
+have changed it, when it is read. ``version`` grows only when the
 decision's fingerprint changes; the new version is then published to Redis, where
 online scans compare it with a token's ``iat``.
 
