@@ -15,17 +15,19 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from ..extensions import db
 from ..models import (
     CheckIn,
     CodeHistory,
+    CodeState,
     Questionnaire,
     QuestionnaireTravel,
     RefusalCount,
     ScanReceipt,
 )
+from .facts import LOOKBACK
 
 STREAM = "hc:scans"
 GROUP = "checkin-writers"
@@ -136,6 +138,13 @@ def purge_expired(now: datetime, *, checkin_days: int, questionnaire_days: int,
             delete(ScanReceipt).where(ScanReceipt.received_at < checkin_cutoff)).rowcount,
     }
     old = select(Questionnaire.id).where(Questionnaire.reported_at < q_cutoff)
+    if q_cutoff > now - LOOKBACK:
+        # A retention shorter than the rules' lookback deletes reports they still read:
+        # those people's stored codes must be evaluated again at their next read.
+        read_by_rules = select(Questionnaire.citizen_id).where(
+            Questionnaire.reported_at < q_cutoff, Questionnaire.reported_at >= now - LOOKBACK)
+        db.session.execute(update(CodeState).where(CodeState.citizen_id.in_(read_by_rules))
+                           .values(reusable_until=None))
     db.session.execute(delete(QuestionnaireTravel).where(
         QuestionnaireTravel.questionnaire_id.in_(old)))
     counts["questionnaires"] = db.session.execute(

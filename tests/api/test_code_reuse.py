@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend.extensions import db
-from backend.models import Citizen, CodeState, GovRecord
+from backend.models import Citizen, CodeState, GovRecord, Questionnaire
+from backend.services.checkins import purge_expired
 from backend.services.codes import UNTIL_DATA_CHANGES, current_code, recompute_codes
 from backend.services.facts import load_facts
 from backend.services.rulesets import active_ruleset
@@ -124,3 +125,22 @@ def test_a_served_code_always_equals_a_fresh_evaluation(app, citizen, offsets, k
                    [(kinds[i], base + timedelta(hours=h)) for i, h in enumerate(offsets)], base)
     for hours, explained in sorted(reads):
         _code_at(app, body["subject"], base + timedelta(hours=hours), explained)
+
+
+def test_purging_reports_the_rules_still_read_makes_the_next_read_evaluate(app, citizen):
+    """A questionnaire retention shorter than the rules' 28-day lookback deletes reports
+    a stored code was decided on: the next read evaluates again, as a fresh one would."""
+    _, _, body = citizen()
+    at = now()
+    with app.app_context():
+        person = db.session.query(Citizen).filter_by(subject=body["subject"]).one()
+        db.session.add(Questionnaire(citizen_id=person.id, reported_at=at - timedelta(days=10),
+                                     temperature_c=38.6, symptoms=[]))
+        db.session.flush()
+        recompute_codes([person], at, app.extensions["ruleset_cache"])
+        db.session.commit()
+    assert _code_at(app, body["subject"], at, explained=False).color == "yellow"
+    with app.app_context():
+        counts = purge_expired(at, checkin_days=28, questionnaire_days=7, history_days=28)
+    assert counts["questionnaires"] == 1
+    assert _code_at(app, body["subject"], at, explained=False).color == "green"
