@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, current_app
+from limits import parse_many
 from redis.exceptions import RedisError
 
 from ..auth import DeviceCredentialCache
@@ -121,7 +122,7 @@ def redis_degraded(exc: Exception) -> None:
 
 
 def _per_minute(limit: str) -> int:
-    """'1200/minute' -> 1200 (the scan limit is counted per minute in the scan script)."""
-    amount, _, unit = limit.split(";")[0].strip().partition("/")
-    per = {"second": 60, "minute": 1, "hour": 1 / 60}.get(unit.strip().rstrip("s"), 1)
-    return max(1, int(int(amount.split()[0]) * per))
+    """'1200/minute' -> 1200 (the scan limit is counted per minute in the scan script),
+    read with the same parser as every other limit."""
+    first = parse_many(limit)[0]
+    return max(1, int(first.amount * 60 / first.get_expiry()))

@@ -36,8 +36,8 @@ def downgrade_():
 
 
 def upgrade_credit():
-    pass
+    """The credit store has no change in this revision."""
 
 
 def downgrade_credit():
-    pass
+    """The credit store has no change in this revision."""
