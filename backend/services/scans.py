@@ -25,6 +25,7 @@ from ..exceptions import DomainError
 from ..extensions import db
 from ..keys import KeyRing
 from ..models import ScanReceipt
+from ..redis_script import PackedScript
 from .checkins import STREAM, add_refusals, checkin_row, insert_checkins
 from .codes import (
     CHANGES_KEY,
@@ -96,7 +97,7 @@ class ScanContext:
     device_scans_per_minute: int = 1200
 
     def __post_init__(self) -> None:
-        self.script = self.redis.register_script(_SCAN_LUA)
+        self.script = PackedScript(self.redis, _SCAN_LUA)
 
 
 class TooManyScans(DomainError):
