@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import timedelta
+from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 
 from backend.api.auditing import current_actor
 from backend.api.base import Blueprint, load_json_body
@@ -38,6 +40,7 @@ from .verifier import RESTRICTABLE
 blp = Blueprint("checkpoints", __name__, url_prefix="/api/v1", description="Checkpoints")
 OFFLINE_ROW = OfflineScanSchema()
 SCAN_BODY = ScanSchema()  # one instance: the scan path builds no schema per request
+SCAN_DEFAULTS = {"scan_id": None, "scanned_at": None}  # what SCAN_BODY loads when absent
 
 
 def _device_checkpoint() -> int:
@@ -81,7 +84,7 @@ def scan():
     """Verify a scanned token online. A refusal is a 200 with its reason code."""
     # The body is loaded here rather than by @blp.arguments, and the answer is the
     # decision's own dict rather than a schema dump: together a tenth of a scan's cost.
-    data = load_json_body(SCAN_BODY)
+    data = scan_body()
     checkpoint_id = _device_checkpoint()
     at = now()
     scanned_at = data.get("scanned_at")
@@ -103,6 +106,25 @@ def scan():
     )
     SCANS.labels(decision.decision, decision.reason).inc()
     return decision.public()
+
+
+def scan_body() -> dict[str, Any]:
+    """The scan's body, as ``load_json_body(SCAN_BODY)`` loads it.
+
+    Nearly every scan sends ``{"token": "<ASCII text>"}``, which that schema loads
+    unchanged; such a body is read here with the JSON parser alone, at a quarter of
+    webargs' and marshmallow's cost. Anything else, good or bad, goes the full way,
+    so every refusal still names its field.
+    """
+    if request.mimetype == "application/json":
+        try:
+            body = json.loads(request.get_data(cache=True).decode("utf-8"))
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep
+            body = None
+        if (type(body) is dict and len(body) == 1 and type(token := body.get("token")) is str
+                and token.isascii() and "\x00" not in token):
+            return {"token": token, **SCAN_DEFAULTS}
+    return load_json_body(SCAN_BODY)
 
 
 @blp.post("/scans/batch")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import settle_scans, table_count
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from backend.models import Role
 
@@ -241,3 +243,66 @@ def test_scan_body_refusals_name_the_field(client, checkpoint, body, content_typ
     answer = client.post("/api/v1/scans", data=body, headers=headers)
     assert answer.status_code == status, answer.json
     assert field in answer.json["error"]["fields"]
+
+
+_token_text = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), max_size=30),
+    st.text(max_size=10),
+    st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=2),
+)
+_scan_bodies = st.one_of(
+    st.fixed_dictionaries({"token": _token_text}),  # the shape the fast path reads
+    st.fixed_dictionaries({"token": st.one_of(_token_text, st.integers(), st.none())},
+                          optional={"scan_id": st.text(max_size=12), "extra": st.integers()}),
+    st.recursive(st.none() | st.booleans() | st.integers() | _token_text,
+                 lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.sampled_from(["token", "scan_id", "x"]), inner,
+                                   max_size=3)),
+)
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_scan_bodies,
+       encoding=st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-16", "utf-8-sig"]),
+       content_type=st.sampled_from(["application/json", "application/json",
+                                     "application/json; charset=utf-8",
+                                     "application/merge-patch+json", "text/plain"]),
+       ascii_only=st.booleans())
+@example(body={"token": "a.b\x00"}, encoding="utf-8", content_type="application/json",
+         ascii_only=True)
+@example(body={"token": "a.b\udc80"}, encoding="utf-8", content_type="application/json",
+         ascii_only=True)
+@example(body={"token": "a.b"}, encoding="utf-16", content_type="application/json",
+         ascii_only=True)
+def test_scan_body_fast_path_loads_what_the_schema_loads(app, body, encoding, content_type,
+                                                          ascii_only):
+    """The scan route reads ``{"token": "..."}`` without marshmallow: whatever the body,
+    it must load the same dict, or refuse with the same answer, as the full loader."""
+    from backend.api.base import load_json_body
+    from backend.exceptions import DomainError
+    from checkpoints.api import SCAN_BODY, scan_body
+
+    raw = json.dumps(body, ensure_ascii=ascii_only).encode(encoding, "surrogatepass")
+
+    def outcome(load):
+        with app.test_request_context("/api/v1/scans", method="POST", data=raw,
+                                      content_type=content_type):
+            try:
+                return "loaded", load()
+            except DomainError as err:
+                return "refused", (err.status, err.code, err.fields)
+
+    assert outcome(scan_body) == outcome(lambda: load_json_body(SCAN_BODY))
+
+
+def test_the_usual_scan_body_is_read_without_the_schema(app, monkeypatch):
+    import checkpoints.api
+
+    def full_loader(schema):
+        raise AssertionError("the usual body should not need the full loader")
+
+    monkeypatch.setattr(checkpoints.api, "load_json_body", full_loader)
+    with app.test_request_context("/api/v1/scans", method="POST", json={"token": "a.b.c"}):
+        assert checkpoints.api.scan_body() == {"token": "a.b.c", "scan_id": None,
+                                               "scanned_at": None}
