@@ -191,6 +191,32 @@ def test_stream_mode_keeps_scans_until_the_worker_stores_them(app, client, citiz
     assert table_count(app, "refusal_counts") == 1
 
 
+def test_the_worker_stores_each_scan_once_after_a_crash_and_a_repeated_entry(
+        app, checkpoint, monkeypatch):
+    """A worker that stored a batch and died before acknowledging it, and a scan that
+    reached the stream twice (a retried script call): each scan is one row."""
+    from backend.services import checkins
+
+    checkpoint_id, _ = checkpoint()
+    at = int(datetime.now(UTC).timestamp() * 1000)
+    with app.app_context():
+        redis = app.extensions["redis"]
+        checkins.ensure_group(redis)
+        for scan_id in ("scan-aaaaaaaa", "scan-bbbbbbbb", "scan-aaaaaaaa"):
+            redis.xadd(checkins.STREAM, {"scan_id": scan_id, "checkpoint": checkpoint_id,
+                                         "iss": "hc", "sub": f"sub-{scan_id}", "at": at})
+        read = redis.xreadgroup(checkins.GROUP, "dead-worker", {checkins.STREAM: ">"})
+        assert len(read[0][1]) == 3
+        checkins.insert_checkins([checkins.checkin_row(
+            "scan-bbbbbbbb", checkpoint_id, "hc", "sub-scan-bbbbbbbb",
+            datetime.now(UTC), datetime.now(UTC))])
+        checkins.db.session.commit()  # stored, then the worker died: nothing acknowledged
+        monkeypatch.setattr(checkins, "CLAIM_IDLE_MS", 0)
+        assert checkins.drain_all(redis, consumer="next-worker") == 3
+        assert redis.xlen(checkins.STREAM) == 0
+    assert table_count(app, "check_ins") == 2
+
+
 def test_purge_expired_deletes_old_checkins_and_questionnaires(app, client, citizen, checkpoint,
                                                                 runner):
     from sqlalchemy import text
