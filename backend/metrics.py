@@ -31,6 +31,16 @@ REQUEST_SECONDS = Histogram("hc_request_seconds", "Request latency",
                             ["method", "endpoint", "status"],
                             buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
 DEGRADED = Counter("hc_degraded_total", "Requests served in a degraded mode", ["dependency"])
+_SCAN_COUNTERS: dict[tuple[str, str], object] = {}
+
+
+def count_scan(decision: str, reason: str) -> None:
+    """``SCANS.labels(decision, reason).inc()``, the labelled child looked up once: a
+    dozen (decision, reason) pairs exist, and the scan path counts every request."""
+    counter = _SCAN_COUNTERS.get((decision, reason))
+    if counter is None:
+        counter = _SCAN_COUNTERS[(decision, reason)] = SCANS.labels(decision, reason)
+    counter.inc()
 
 
 def _registry() -> CollectorRegistry:

@@ -14,7 +14,7 @@ from backend.api.base import Blueprint, load_json_body
 from backend.api.common import now
 from backend.auth import current_principal, requires
 from backend.exceptions import Forbidden, ValidationFailed
-from backend.metrics import SCANS
+from backend.metrics import count_scan
 from backend.models import Role
 from backend.services import context
 from backend.services.checkpoints import add_device, create_checkpoint, list_checkpoints
@@ -79,7 +79,7 @@ def new_device(data, checkpoint_id: int):
 @blp.post("/scans")
 @requires(Role.CHECKPOINT_DEVICE)
 @blp.json_body(SCAN_BODY)
-@blp.alt_response(200, schema=ScanResultSchema, success=True)
+@blp.docs_only(blp.alt_response(200, schema=ScanResultSchema, success=True))
 def scan():
     """Verify a scanned token online. A refusal is a 200 with its reason code."""
     # The body is loaded here rather than by @blp.arguments, and the answer is the
@@ -87,24 +87,25 @@ def scan():
     data = scan_body()
     checkpoint_id = _device_checkpoint()
     at = now()
-    scanned_at = data.get("scanned_at")
-    skew = timedelta(seconds=current_app.config["CLOCK_SKEW_SECONDS"])
-    if scanned_at is not None and abs(scanned_at - at) > skew:
+    scanned_at = data["scanned_at"]
+    if scanned_at is not None and abs(scanned_at - at) > timedelta(
+            seconds=current_app.config["CLOCK_SKEW_SECONDS"]):
         raise ValidationFailed("scanned_at is too far from now for an online scan.",
                                fields={"scanned_at": ["use /scans/batch for offline scans"]})
     policy, _ = current_app.extensions["policy_cache"].get(checkpoint_id)
-    issuer = current_app.config["ISSUER_ID"]
     restricted = None
     if policy.category in RESTRICTABLE:
+        issuer = current_app.config["ISSUER_ID"]
+
         def restricted(iss: str, subject: str) -> bool:
             return holder_restricted(iss, subject, policy.category, at, issuer)
     decision = scan_online(
         data["token"], checkpoint_id=checkpoint_id, policy=policy,
         keys=context.trusted_keys().keyset(at), ctx=context.scan_context(),
-        now=at, scan_id=data.get("scan_id"), scanned_at=scanned_at, restricted=restricted,
+        now=at, scan_id=data["scan_id"], scanned_at=scanned_at, restricted=restricted,
         device_id=current_principal().credential_id,
     )
-    SCANS.labels(decision.decision, decision.reason).inc()
+    count_scan(decision.decision, decision.reason)
     return decision.public()
 
 

@@ -87,9 +87,24 @@ class Blueprint(_Blueprint):
         what ``@blp.arguments`` refuses, with the same answers, for a fraction of
         webargs' per-request work.
         """
-        return self.doc(requestBody={"required": True,
-                                     "content": {"application/json": {"schema": schema}}},
-                        responses={"422": {"$ref": "#/components/responses/UNPROCESSABLE_ENTITY"}})
+        return self.docs_only(self.doc(
+            requestBody={"required": True, "content": {"application/json": {"schema": schema}}},
+            responses={"422": {"$ref": "#/components/responses/UNPROCESSABLE_ENTITY"}}))
+
+    @staticmethod
+    def docs_only(decorator: typing.Callable) -> typing.Callable:
+        """A flask-smorest decorator (``doc``, ``alt_response``) for its OpenAPI entry alone.
+
+        Those decorators also wrap the view in a function that looks up the app and
+        checks for a coroutine on every call; a view that serialises its own answer
+        (the scan route) needs the documentation only, so it keeps its own function.
+        """
+
+        def apply(view: typing.Callable) -> typing.Callable:
+            view._apidoc = decorator(view)._apidoc  # type: ignore[attr-defined]
+            return view
+
+        return apply
 
 
 def load_json_body(schema: ma.Schema) -> dict[str, typing.Any]:

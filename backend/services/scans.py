@@ -8,7 +8,7 @@ rule and appends the admitted scan to the check-in stream.
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,7 +119,7 @@ def scan_online(
     if not decision.admitted:
         _count_refusal(ctx, checkpoint_id, at, decision.reason)
         return decision
-    scan_id = scan_id or secrets.token_hex(12)
+    scan_id = scan_id or os.urandom(12).hex()
     local = decision.issuer == ctx.local_issuer
     code_key = CODE_KEY.format(subject=decision.subject) if local else NO_STATUS_KEY
     seen_key = SEEN_KEY.format(issuer=decision.issuer, subject=decision.subject,
