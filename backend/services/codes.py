@@ -59,15 +59,23 @@ def recompute_codes(
     if not citizens:
         return {}, []
     started = time.perf_counter()
-    ids = [c.id for c in citizens]
-    next_change: dict[int, datetime] = {}
-    facts = load_facts(ids, now, next_change)
+    ids = sorted(c.id for c in citizens)
+    # The stored codes are locked (in id order: two batches never deadlock) *before*
+    # the facts are read. A second evaluation of the same person, say a close-contact
+    # import racing the holder's questionnaire, waits for the first to commit and then
+    # reads its facts too; otherwise the later commit would store a code computed
+    # without the earlier one's record. populate_existing: a row already in the
+    # session (read with the caller's credential) is refreshed from the locked row.
     states = {
         s.citizen_id: s
         for s in db.session.execute(
             select(CodeState).where(CodeState.citizen_id.in_(ids))
+            .order_by(CodeState.citizen_id).with_for_update()
+            .execution_options(populate_existing=True)
         ).scalars()
     }
+    next_change: dict[int, datetime] = {}
+    facts = load_facts(ids, now, next_change)
     by_region: dict[str, list[Citizen]] = defaultdict(list)
     for c in citizens:
         by_region[c.region].append(c)

@@ -1,0 +1,57 @@
+"""Two evaluations of one person at once: the stored code must include both sides' records."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from backend.services import codes
+
+
+def test_an_import_racing_the_holders_questionnaire_ends_in_the_stored_code(
+        app, client, citizen, provider, monkeypatch):
+    """The holder reports a normal temperature while a close-contact import for them
+    arrives. Whichever commits last must not store a code computed without the other's
+    record: the stored (and served) code is the close contact's red."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite runs one writer at a time: no interleaving to show")
+    holder, id_number, _ = citizen()
+    read_facts, import_sent = threading.Event(), threading.Event()
+    real_load_facts = codes.load_facts
+
+    def load_facts_then_pause(ids, now, next_change=None):
+        facts = real_load_facts(ids, now, next_change)
+        if threading.current_thread().name == "questionnaire":
+            read_facts.set()  # the questionnaire has read its facts: let the import run
+            import_sent.wait(5)
+            time.sleep(0.5)  # long enough for the import to commit, were it not held
+        return facts
+
+    monkeypatch.setattr(codes, "load_facts", load_facts_then_pause)
+    answers = {}
+
+    def questionnaire():
+        answers["questionnaire"] = app.test_client().post(
+            "/api/v1/me/questionnaires", headers=holder,
+            json={"temperature_c": 36.5, "symptoms": []})
+
+    def import_contact():
+        answers["import"] = app.test_client().post("/api/v1/gov/records", headers=provider, json={
+            "records": [{"kind": "close_contact", "id_number": id_number, "source": "cdc",
+                         "ref": "RACE-1", "occurred_at": "2026-11-26T08:00:00+00:00"}]})
+
+    first = threading.Thread(target=questionnaire, name="questionnaire")
+    first.start()
+    assert read_facts.wait(10)
+    second = threading.Thread(target=import_contact, name="import")
+    second.start()
+    import_sent.set()
+    first.join(30)
+    second.join(30)
+    assert answers["questionnaire"].status_code == 201, answers["questionnaire"].json
+    assert answers["import"].status_code == 200, answers["import"].json
+    code = client.get("/api/v1/me/code", headers=holder).json
+    assert code["color"] == "red", code
+    assert [r["rule_id"] for r in code["reasons"]] == ["close_contact"], code["reasons"]
