@@ -51,13 +51,22 @@ def active_ruleset_row(region: str) -> RulesetVersion:
 
 
 def active_ruleset(region: str, cache: dict) -> CompiledRuleset:
-    """The compiled ruleset in force for ``region``; compiled once per (region, version)."""
-    row = active_ruleset_row(region)
-    key = (region, row.version)
-    compiled = cache.get(key)
+    """The compiled ruleset in force for ``region``; compiled once per (region, version).
+
+    Every evaluation asks which version is in force, so that a publish takes effect at
+    once in every worker; only the version number is read for that, not the rules.
+    """
+    version = db.session.execute(
+        select(RulesetVersion.version)
+        .where(RulesetVersion.region == region, RulesetVersion.status == PUBLISHED)
+        .order_by(RulesetVersion.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    compiled = cache.get((region, version)) if version is not None else None
     if compiled is None:
+        row = active_ruleset_row(region)
         compiled = compile_ruleset(parse_ruleset({"rules": row.rules}, version=row.version))
-        cache[key] = compiled
+        cache[(region, row.version)] = compiled
     return compiled
 
 
