@@ -1,7 +1,7 @@
 """Pure risk engine: facts + compiled ruleset + now -> Decision. Standard library only."""
 
 from .decision import Decision, FactRef, Reason
-from .engine import CompiledRuleset, compile_ruleset, evaluate, evaluate_many
+from .engine import CompiledRuleset, compile_ruleset, evaluate, evaluate_many, restore
 from .facts import (
     AREA_RISKS,
     CLEARING_CONDITIONS,
@@ -56,5 +56,6 @@ __all__ = [
     "default_ruleset",
     "evaluate",
     "evaluate_many",
+    "restore",
     "parse_ruleset",
 ]

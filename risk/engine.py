@@ -6,7 +6,7 @@ nothing and share one pre-built green Decision, so the per-person cost is a few 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -201,3 +201,28 @@ def _until(value: Any) -> datetime | None:
     if isinstance(value, datetime) and value.utcoffset() is not None:
         return value
     return None
+
+
+def restore(color: str, stored_reasons: Sequence[Mapping[str, Any]],
+            turns_green_at: datetime | None, ruleset: CompiledRuleset,
+            now: datetime) -> Decision | None:
+    """A stored decision (its color, ``Decision.to_dict()["reasons"]`` and turns-green
+    time) as of ``now``, each reason's texts taken from ``ruleset`` (the version that
+    made it) so that every language reads as a fresh evaluation would. Valid only while
+    nothing the decision rests on has changed. None if the ruleset lacks one of its rules.
+    """
+    specs = {compiled.rule.id: compiled.rule for compiled in ruleset.rules}
+    reasons = []
+    for reason in stored_reasons:
+        spec = specs.get(reason["rule_id"])
+        if spec is None:
+            return None
+        reasons.append(Reason(
+            rule_id=spec.id, summary=spec.summary, color=reason["color"],
+            quarantine_days=reason["quarantine_days"],
+            facts=tuple(FactRef(f["kind"], f["source"], f["ref"], datetime.fromisoformat(f["at"]))
+                        for f in reason["facts"]),
+            until=datetime.fromisoformat(reason["until"]), pending=tuple(reason["pending"]),
+            clean_days_left=reason["clean_days_left"], summaries=spec.summaries,
+        ))
+    return Decision(color, tuple(reasons), turns_green_at, ruleset.version, now)

@@ -11,9 +11,10 @@ Between data changes a code can only change at known moments: a quarantine ends
 area takes on a level set in advance, or a self-report leaves the lookback window
 (``load_facts``). The first of them is stored as ``reusable_until`` (or
 ``UNTIL_DATA_CHANGES``) and reads before it serve the stored code without
-evaluating: a token needs only the color, and a green code has no reasons to
-explain. Anything that changes the data evaluates again through
-``recompute_codes``, which resets it.
+evaluating: a token needs only the color, a green code has no reasons to
+explain, and a yellow or red one's reasons are stored with it (their texts come
+from the ruleset version that made it). Anything that changes the data
+evaluates again through ``recompute_codes``, which resets it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from risk import Decision, evaluate
+from risk import Decision, evaluate, restore
 
 from ..extensions import db
 from ..metrics import EVALUATION_SECONDS, PEOPLE_EVALUATED
@@ -160,6 +161,12 @@ def current_code(
             return stored, Decision("green", (), None, stored.ruleset_version, now)
         if not explained:
             return stored, None
+        # A publish recomputes every code with it, so the version that made the stored
+        # code is in force; its texts give the reasons in every language.
+        compiled = ruleset_cache.get((citizen.region, stored.ruleset_version))
+        if compiled is not None and (decision := restore(
+                stored.color, stored.reasons, stored.turns_green_at, compiled, now)):
+            return stored, decision
     results, changes = recompute_codes([citizen], now, ruleset_cache)
     db.session.commit()
     publish(changes)

@@ -13,6 +13,7 @@ from conftest import now
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backend.api.common import LANGUAGES
 from backend.extensions import db
 from backend.models import Citizen, CodeState, GovRecord, Questionnaire
 from backend.services.checkins import purge_expired
@@ -34,6 +35,9 @@ def _code_at(app, subject: str, at, explained: bool = True) -> CodeState:
         assert state.fingerprint == fresh.fingerprint()
         if explained:
             assert decision.fingerprint() == fresh.fingerprint()
+            for lang in LANGUAGES:  # the served explanation reads as a fresh one
+                assert ({**decision.to_dict(lang), "evaluated_at": None}
+                        == {**fresh.to_dict(lang), "evaluated_at": None})
         db.session.expunge(state)
         return state
 
