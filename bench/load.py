@@ -31,7 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
+import resource
 import socket
 import sys
 import tempfile
@@ -166,12 +168,63 @@ def official_loop(port, official, draft_id, at, out):
 
 
 def run_group(loop, threads: int, args: tuple, out) -> None:
-    """In a process of its own: ``threads`` threads running ``loop(*args, out)``."""
+    """In a process of its own: ``threads`` threads running ``loop(*args, out)``; last,
+    the CPU time the process used (it exits before the run's CPU is read)."""
     group = [threading.Thread(target=loop, args=(*args, out)) for _ in range(threads)]
     for t in group:
         t.start()
     for t in group:
         t.join()
+    out.put(("cpu", own_cpu()))
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds so far, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        fields = tail.split()
+        found[int(entry.name)] = (head.split("(", 1)[1], (int(fields[11]) + int(fields[12]))
+                                  / ticks)
+    return found
+
+
+def machine_cpu() -> float:
+    line = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    busy = sum(int(v) for v in line) - int(line[3]) - int(line[4])  # minus idle, iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_part(before, after, gunicorn: set[int], drain: int, generator: float,
+                machine: float) -> dict[str, float]:
+    """Where the machine's CPU went during the run: the server's parts, the load
+    generator (whose processes reported their own) and everything else."""
+    parts = dict.fromkeys(("gunicorn", "drain", "postgres", "redis", "generator"), 0.0)
+    for pid, (name, seconds) in after.items():
+        used = seconds - before.get(pid, (name, 0.0))[1]
+        if pid in gunicorn:
+            parts["gunicorn"] += used
+        elif pid == drain:
+            parts["drain"] += used
+        elif name == "postgres":
+            parts["postgres"] += used
+        elif name == "redis-server":
+            parts["redis"] += used
+    parts["generator"] = generator
+    parts["other"] = max(0.0, machine - sum(parts.values()))
+    parts["machine"] = machine
+    return parts
 
 
 def spread(total: int, processes: int) -> list[int]:
@@ -240,8 +293,8 @@ def main() -> int:
     with ExitStack() as stack:
         gunicorn = harness.start(stack, [harness.tool("gunicorn"), "-w", str(args.workers), "-b",
                                          f"127.0.0.1:{port}", "wsgi:app"], work / "gunicorn.log")
-        harness.start(stack, [harness.tool("flask"), "--app", "wsgi", "drain-checkins"],
-                      work / "drain.log")
+        drain = harness.start(stack, [harness.tool("flask"), "--app", "wsgi", "drain-checkins"],
+                              work / "drain.log")
         harness.wait_ready(gunicorn, port, work / "gunicorn.log")
         # Forked load processes (perf_counter is the system's monotonic clock, so their
         # times compare with this process's); the importer and the official are threads here.
@@ -259,24 +312,33 @@ def main() -> int:
             lambda i: fleet.devices[i % len(fleet.devices)], tokens, victims, until, out))]
         threads.append(threading.Thread(target=official_loop, args=(
             port, creds[Role.OFFICIAL], draft_id, until - args.seconds / 2, out)))
+        server = {gunicorn.pid, *harness.child_pids(gunicorn.pid)}
+        cpu_before, machine_before, self_before = process_cpu(), machine_cpu(), own_cpu()
         started = time.perf_counter()
         for worker in (*processes, *threads):
             worker.start()
-        expected = args.scanners + args.citizen_threads + 1 + 1  # one report per loop
-        results, reports = [], 0
+        # One report per loop, and one CPU reading per load process.
+        expected = args.scanners + args.citizen_threads + 1 + 1 + len(processes)
+        results, reports, generator_cpu = [], 0, 0.0
         while reports < expected:
             item = out.get(timeout=args.seconds + 120)
-            results.append(item)
+            if item[0] == "cpu":
+                generator_cpu += item[1]
+            else:
+                results.append(item)
             reports += item[0] != "answered"
         for worker in (*processes, *threads):
             worker.join()
         elapsed = time.perf_counter() - started
+        cpu = cpu_by_part(cpu_before, process_cpu(), server, drain.pid,
+                          generator_cpu + own_cpu() - self_before,
+                          machine_cpu() - machine_before)
         with app.app_context():
             harness.wait_drained(context.redis())
-    return report(app, results, elapsed)
+    return report(app, results, elapsed, cpu)
 
 
-def report(app, results, elapsed) -> int:
+def report(app, results, elapsed, cpu) -> int:
     from sqlalchemy import text
 
     by_kind: dict[str, list] = {}
@@ -312,6 +374,10 @@ def report(app, results, elapsed) -> int:
         errors = sum(1 for e in entries if e[1] >= 500)
         p99 = 1000 * percentile(lat, .99)
         print(f"  {kind:14s} {len(entries) / elapsed:7.1f}/s  p99 {p99:7.1f} ms  5xx {errors}")
+    cores = os.cpu_count() or 1
+    print(f"CPU, ms per request (the {cores} cores had {1000 * cores * elapsed / total:.2f}):")
+    print("  " + "  ".join(f"{part} {1000 * seconds / total:.2f}"
+                           for part, seconds in cpu.items()))
     print(f"scans admitted {admitted}, stored check-ins {stored['check_ins']}")
     print(f"import rows accepted {accepted_rows}, stored {stored['load_records']} "
           f"({stored['distinct_refs']} distinct refs); retries answered "
