@@ -67,6 +67,8 @@ def recompute_codes(
     # reads its facts too; otherwise the later commit would store a code computed
     # without the earlier one's record. populate_existing: a row already in the
     # session (read with the caller's credential) is refreshed from the locked row.
+    # The price: a publish holds every code of its region until it commits, and an
+    # evaluation of someone there waits for it (seconds for 100,000 people).
     states = {
         s.citizen_id: s
         for s in db.session.execute(
