@@ -9,13 +9,14 @@ than the evaluation itself.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, any_, cast, literal, select
+from sqlalchemy import Integer, String, Text, any_, bindparam, cast, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from risk import Fact
@@ -35,16 +36,52 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
         yield items[i : i + size]
 
 
-def one_of(column: Any, values: Sequence, item_type: Any = Integer) -> Any:
-    """``column IN values``, as ``column = ANY(:array)`` on PostgreSQL.
+class _Statements:
+    """``load_facts``' statements, built once per dialect.
 
-    The array is one parameter, so the statement's text is the same for every
-    batch and psycopg prepares it once; an IN list of a thousand placeholders is
-    rendered, sent and planned anew each time.
+    A batch of ids is one parameter: ``= ANY(:ids)`` on PostgreSQL (so the text is
+    the same for every batch and psycopg prepares it once; an IN list of a thousand
+    placeholders would be rendered, sent and planned anew each time), an expanding
+    IN on SQLite. Built once, a statement also keeps its cache key: building and
+    keying three statements cost more than running them for one person.
     """
-    if db.engine.dialect.name == "postgresql":
-        return column == any_(literal(list(values), ARRAY(item_type)))
-    return column.in_(values)
+
+    def __init__(self, postgresql: bool) -> None:
+        def member(column: Any, item_type: Any = Integer) -> Any:
+            if postgresql:
+                return column == any_(bindparam("ids", type_=ARRAY(item_type)))
+            return column.in_(bindparam("ids", expanding=True))
+
+        self.questionnaires = (
+            select(Questionnaire.id, Questionnaire.citizen_id, Questionnaire.reported_at,
+                   Questionnaire.temperature_c, cast(Questionnaire.symptoms, Text))
+            .where(member(Questionnaire.citizen_id),
+                   Questionnaire.reported_at >= bindparam("since")))
+        self.travel = (
+            select(QuestionnaireTravel.id, QuestionnaireTravel.questionnaire_id,
+                   QuestionnaireTravel.citizen_id, QuestionnaireTravel.area_code,
+                   QuestionnaireTravel.entered_at, QuestionnaireTravel.left_at)
+            .where(member(QuestionnaireTravel.citizen_id),
+                   QuestionnaireTravel.left_at >= bindparam("since")))
+        # Records are keyed by id_hash (they may predate registration): join, don't look up.
+        self.records = (
+            select(Citizen.id.label("citizen_id"), GovRecord.kind, GovRecord.occurred_at,
+                   GovRecord.source, GovRecord.ref, GovRecord.detail)
+            .join(Citizen, Citizen.id_hash == GovRecord.id_hash)
+            .where(member(Citizen.id), GovRecord.withdrawn_at.is_(None)))
+        self.area_periods = (
+            select(AreaRiskLevel.area_code, AreaRiskLevel.risk_level, AreaRiskLevel.since)
+            .where(member(AreaRiskLevel.area_code, String))
+            .order_by(AreaRiskLevel.area_code, AreaRiskLevel.since, AreaRiskLevel.id))
+
+
+@functools.cache
+def _statements(postgresql: bool) -> _Statements:
+    return _Statements(postgresql)
+
+
+def _current_statements() -> _Statements:
+    return _statements(db.engine.dialect.name == "postgresql")
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -121,23 +158,15 @@ def load_facts(
     facts: dict[int, list[Fact]] = {cid: [] for cid in citizen_ids}
     since = now - LOOKBACK
     symptoms = _SymptomLists()
+    statements = _current_statements()
     for ids in _chunks(list(facts)):
-        for q in db.session.execute(
-            select(Questionnaire.id, Questionnaire.citizen_id, Questionnaire.reported_at,
-                   Questionnaire.temperature_c, cast(Questionnaire.symptoms, Text))
-            .where(one_of(Questionnaire.citizen_id, ids), Questionnaire.reported_at >= since)
-        ):
+        batch = {"ids": list(ids), "since": since}
+        for q in db.session.execute(statements.questionnaires, batch):
             facts[q[1]].append(
                 Fact("questionnaire", q[2], SELF_REPORT, f"questionnaire:{q[0]}",
                      {"temperature_c": q[3], "symptoms": symptoms(q[4])})
             )
-        travel = db.session.execute(
-            select(QuestionnaireTravel.id, QuestionnaireTravel.questionnaire_id,
-                   QuestionnaireTravel.citizen_id, QuestionnaireTravel.area_code,
-                   QuestionnaireTravel.entered_at, QuestionnaireTravel.left_at)
-            .where(one_of(QuestionnaireTravel.citizen_id, ids),
-                   QuestionnaireTravel.left_at >= since)
-        ).all()
+        travel = db.session.execute(statements.travel, batch).all()
         periods = _area_periods({t.area_code for t in travel})
         for t in travel:
             area_periods = periods.get(t.area_code, ())
@@ -151,13 +180,7 @@ def load_facts(
                      f"questionnaire:{t.questionnaire_id}/travel:{t.id}",
                      {"area_code": t.area_code, "area_risk": risk})
             )
-        # Records are keyed by id_hash (they may predate registration): join, don't look up.
-        for record in db.session.execute(
-            select(Citizen.id.label("citizen_id"), GovRecord.kind, GovRecord.occurred_at,
-                   GovRecord.source, GovRecord.ref, GovRecord.detail)
-            .join(Citizen, Citizen.id_hash == GovRecord.id_hash)
-            .where(one_of(Citizen.id, ids), GovRecord.withdrawn_at.is_(None))
-        ):
+        for record in db.session.execute(statements.records, {"ids": list(ids)}):
             facts[record.citizen_id].append(record_fact(record))
     if next_change is not None:
         for cid, found in facts.items():
@@ -176,11 +199,8 @@ def _earliest(moments: dict[int, datetime], key: int, at: datetime) -> None:
 
 def _area_periods(area_codes: set[str]) -> dict[str, list[Any]]:
     periods: dict[str, list[Any]] = defaultdict(list)
+    statement = _current_statements().area_periods
     for chunk in _chunks(sorted(area_codes)):
-        for row in db.session.execute(
-            select(AreaRiskLevel.area_code, AreaRiskLevel.risk_level, AreaRiskLevel.since)
-            .where(one_of(AreaRiskLevel.area_code, chunk, String))
-            .order_by(AreaRiskLevel.area_code, AreaRiskLevel.since, AreaRiskLevel.id)
-        ):
+        for row in db.session.execute(statement, {"ids": list(chunk)}):
             periods[row.area_code].append(row)
     return periods
