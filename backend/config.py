@@ -59,6 +59,11 @@ class Config:
             }
         }
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # How long a statement waits for a row another transaction holds (PostgreSQL).
+        # An evaluation locks the person's stored code, and a publish holds a whole
+        # region's until it commits: past this wait the request answers 503 (nothing
+        # stored, retry) instead of holding a worker for the rest of the publish.
+        self.DB_LOCK_TIMEOUT_MS = int(os.environ.get("DB_LOCK_TIMEOUT_MS", "3000"))
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
         # Empty means the in-process stand-in (fakeredis): fine for one process only.
         self.REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -120,7 +125,13 @@ class Config:
         }
 
     def as_mapping(self) -> dict[str, object]:
-        return {k: v for k, v in vars(self).items() if k.isupper()}
+        mapping = {k: v for k, v in vars(self).items() if k.isupper()}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql") and self.DB_LOCK_TIMEOUT_MS:
+            mapping["SQLALCHEMY_ENGINE_OPTIONS"] = {
+                **self.SQLALCHEMY_ENGINE_OPTIONS,
+                "connect_args": {"options": f"-c lock_timeout={int(self.DB_LOCK_TIMEOUT_MS)}"},
+            }
+        return mapping
 
 
 class TestConfig(Config):

@@ -10,6 +10,8 @@ from werkzeug.exceptions import HTTPException
 
 from .exceptions import DomainError
 
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout ran out
+
 
 def _flatten(messages: Any) -> dict[str, Any]:
     # webargs nests by location ({"json": {...}}); clients want the field names.
@@ -69,12 +71,17 @@ def handle_domain_error(exc: DomainError):
 
 
 def handle_database_down(exc: OperationalError):
-    # A database restart or failover: nothing was committed, the client may retry.
+    # A database restart or failover, or a row held past DB_LOCK_TIMEOUT_MS (a ruleset
+    # being published): nothing was committed, the client may retry.
     from .extensions import db
 
     db.session.rollback()
-    response = error_body(503, "service_unavailable",
-                          "The database is unavailable; nothing was stored. Retry shortly.")
+    if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        response = error_body(503, "busy", "These records are being changed (a ruleset "
+                              "being published, say); nothing was stored. Retry shortly.")
+    else:
+        response = error_body(503, "service_unavailable",
+                              "The database is unavailable; nothing was stored. Retry shortly.")
     response.headers["Retry-After"] = "2"
     return response
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
+import conftest
 import pytest
+from sqlalchemy import text
 
+from backend import create_app
+from backend.config import TestConfig
+from backend.extensions import db
 from backend.services import codes
 
 
@@ -55,3 +60,57 @@ def test_an_import_racing_the_holders_questionnaire_ends_in_the_stored_code(
     code = client.get("/api/v1/me/code", headers=holder).json
     assert code["color"] == "red", code
     assert [r["rule_id"] for r in code["reasons"]] == ["close_contact"], code["reasons"]
+
+
+@pytest.fixture
+def quick_lock_app(migrated):
+    config = TestConfig(migrated)
+    config.DB_LOCK_TIMEOUT_MS = 300
+    app = create_app(config)
+    yield app
+    with app.app_context():
+        db.session.remove()
+    conftest._clean_tables(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def test_an_evaluation_gives_up_on_a_held_code_with_a_503(quick_lock_app):
+    """A publish holds its region's codes until it commits. Someone evaluated meanwhile
+    waits DB_LOCK_TIMEOUT_MS at most, then gets a 503 to retry, with nothing stored,
+    rather than holding a worker for the rest of the publish."""
+    app = quick_lock_app
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite has no row locks")
+    client = app.test_client()
+    registered = client.post("/api/v1/citizens", json={
+        "name": "张三", "id_number": conftest.unique_id_number(), "phone": "13800138000",
+        "region": "r1"}).json
+    holder = {"Authorization": f"Bearer {registered['token']}"}
+    with app.app_context():
+        engine = db.engines[None]
+    publish_like = engine.connect()
+    held = publish_like.begin()
+    publish_like.execute(text("SELECT 1 FROM code_states WHERE citizen_id = :c FOR UPDATE"),
+                         {"c": registered["citizen_id"]})
+    # Without the bound the request would wait for good: let the "publish" end in 5 s.
+    ends = threading.Timer(5, held.rollback)
+    ends.start()
+    try:
+        started = time.monotonic()
+        answer = client.post("/api/v1/me/questionnaires", headers=holder,
+                             json={"temperature_c": 36.5, "symptoms": []})
+        waited = time.monotonic() - started
+    finally:
+        ends.cancel()
+        if held.is_active:
+            held.rollback()
+        publish_like.close()
+    assert answer.status_code == 503, answer.json
+    assert answer.json["error"]["code"] == "busy" and answer.headers["Retry-After"] == "2"
+    assert waited < 3
+    assert conftest.table_count(app, "questionnaires") == 0  # rolled back, nothing half-done
+    again = client.post("/api/v1/me/questionnaires", headers=holder,
+                        json={"temperature_c": 36.5, "symptoms": []})
+    assert again.status_code == 201, again.json
