@@ -78,9 +78,10 @@ def _clean_tables(app: Flask) -> None:
             app.extensions["redis"].flushdb()
 
 
-@pytest.fixture
-def app(migrated: Path) -> Iterator[Flask]:
-    app = create_app(TestConfig(migrated))
+def app_on_migrated(config: TestConfig) -> Iterator[Flask]:
+    """An app on the migrated test databases for one test; its tables are emptied and
+    its pools closed afterwards. For fixtures that need a config of their own."""
+    app = create_app(config)
     yield app
     with app.app_context():
         db.session.remove()
@@ -88,6 +89,11 @@ def app(migrated: Path) -> Iterator[Flask]:
     with app.app_context():
         for engine in db.engines.values():
             engine.dispose()  # each test's app has its own pool; close it
+
+
+@pytest.fixture
+def app(migrated: Path) -> Iterator[Flask]:
+    yield from app_on_migrated(TestConfig(migrated))
 
 
 @pytest.fixture

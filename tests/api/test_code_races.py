@@ -9,7 +9,6 @@ import conftest
 import pytest
 from sqlalchemy import text
 
-from backend import create_app
 from backend.config import TestConfig
 from backend.extensions import db
 from backend.services import codes
@@ -66,14 +65,7 @@ def test_an_import_racing_the_holders_questionnaire_ends_in_the_stored_code(
 def quick_lock_app(migrated):
     config = TestConfig(migrated)
     config.DB_LOCK_TIMEOUT_MS = 300
-    app = create_app(config)
-    yield app
-    with app.app_context():
-        db.session.remove()
-    conftest._clean_tables(app)
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
+    yield from conftest.app_on_migrated(config)
 
 
 def test_an_evaluation_gives_up_on_a_held_code_with_a_503(quick_lock_app):

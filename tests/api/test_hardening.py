@@ -4,7 +4,6 @@ import conftest
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from backend import create_app
 from backend.auth import issue_credential
 from backend.config import TestConfig
 from backend.extensions import db
@@ -19,14 +18,7 @@ def limited_app(migrated):
     config.RATE_LIMIT_FAILED_AUTH = "3/minute"
     config.RATE_LIMIT_REGISTRATION = "2/minute"
     config.RATE_LIMIT_TOKENS = "2/minute"
-    app = create_app(config)
-    yield app
-    with app.app_context():
-        db.session.remove()
-    conftest._clean_tables(app)
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
+    yield from conftest.app_on_migrated(config)
 
 
 def _register(client):
