@@ -47,6 +47,7 @@ class CompiledRuleset:
         self.ruleset = ruleset
         self.version = ruleset.version
         self.rules = tuple(_CompiledRule(i, rule) for i, rule in enumerate(checked.rules))
+        self.by_id = {compiled.rule.id: compiled.rule for compiled in self.rules}
         self._any_kind = tuple(r for r in self.rules if r.kinds is None)
         self._by_kind = {
             kind: tuple(r for r in self.rules if r.kinds is None or kind in r.kinds)
@@ -211,10 +212,9 @@ def restore(color: str, stored_reasons: Sequence[Mapping[str, Any]],
     made it) so that every language reads as a fresh evaluation would. Valid only while
     nothing the decision rests on has changed. None if the ruleset lacks one of its rules.
     """
-    specs = {compiled.rule.id: compiled.rule for compiled in ruleset.rules}
     reasons = []
     for reason in stored_reasons:
-        spec = specs.get(reason["rule_id"])
+        spec = ruleset.by_id.get(reason["rule_id"])
         if spec is None:
             return None
         reasons.append(Reason(
