@@ -80,6 +80,15 @@ def _unstorable_text(value: typing.Any, path: tuple = ()) -> tuple[tuple, str] |
 class Blueprint(_Blueprint):
     ARGUMENTS_PARSER = StrictJSONParser()
 
+    def arguments(self, schema: type[ma.Schema] | ma.Schema, **kwargs: typing.Any
+                  ) -> typing.Callable:
+        """flask-smorest's ``arguments``, with a schema class made into an instance once.
+
+        webargs instantiates a schema class on every request it parses (copying every
+        field); an instance is used as it is. Loading keeps no state on the schema.
+        """
+        return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
+
     def json_body(self, schema: ma.Schema) -> typing.Callable:
         """Document ``schema`` as the route's JSON body without parsing it on each call.
 
