@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from .exceptions import Forbidden, Unauthorized
 from .extensions import db
@@ -87,6 +87,17 @@ class DeviceCredentialCache:
         self._entries[secret_hash] = (time.monotonic() + self.ttl, principal)
 
 
+@functools.cache
+def _caller_query() -> Select:
+    """Built once: building and cache-keying the statement cost more than running it."""
+    return (
+        select(Credential, Citizen, CodeState)
+        .outerjoin(Citizen, Citizen.id == Credential.citizen_id)
+        .outerjoin(CodeState, CodeState.citizen_id == Credential.citizen_id)
+        .where(Credential.secret_hash == bindparam("secret_hash"))
+    )
+
+
 def authenticate(header: str | None, cache: DeviceCredentialCache | None = None) -> Principal:
     if not header or not header.startswith("Bearer "):
         raise Unauthorized("Send 'Authorization: Bearer <secret>'.", code="unauthorized")
@@ -99,12 +110,7 @@ def authenticate(header: str | None, cache: DeviceCredentialCache | None = None)
     # A citizen's own row comes along, kept on ``g`` for api.common.me, and so does their
     # stored code, which lands in the session: the code read or token refresh that most
     # citizen requests are then finds it there. One query, not three.
-    found = db.session.execute(
-        select(Credential, Citizen, CodeState)
-        .outerjoin(Citizen, Citizen.id == Credential.citizen_id)
-        .outerjoin(CodeState, CodeState.citizen_id == Credential.citizen_id)
-        .where(Credential.secret_hash == secret_hash)
-    ).one_or_none()
+    found = db.session.execute(_caller_query(), {"secret_hash": secret_hash}).one_or_none()
     cred = found[0] if found is not None else None
     if cred is None or cred.revoked_at is not None:
         raise Unauthorized("Unknown or revoked credential.")

@@ -19,19 +19,21 @@ evaluates again through ``recompute_codes``, which resets it.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from risk import Decision, evaluate, restore
 
 from ..extensions import db
 from ..metrics import EVALUATION_SECONDS, PEOPLE_EVALUATED
 from ..models import Citizen, CodeHistory, CodeState
+from . import prebuilt
 from .facts import load_facts
 from .rulesets import active_ruleset
 
@@ -71,11 +73,7 @@ def recompute_codes(
     # evaluation of someone there waits for it (seconds for 100,000 people).
     states = {
         s.citizen_id: s
-        for s in db.session.execute(
-            select(CodeState).where(CodeState.citizen_id.in_(ids))
-            .order_by(CodeState.citizen_id).with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalars()
+        for s in db.session.execute(_lock_codes(prebuilt.on_postgresql()), {"ids": ids}).scalars()
     }
     next_change: dict[int, datetime] = {}
     facts = load_facts(ids, now, next_change)
@@ -97,6 +95,13 @@ def recompute_codes(
     EVALUATION_SECONDS.observe(time.perf_counter() - started)
     PEOPLE_EVALUATED.inc(len(citizens))
     return results, changes
+
+
+@functools.cache
+def _lock_codes(postgresql: bool) -> Select:
+    return (select(CodeState).where(prebuilt.member(CodeState.citizen_id, postgresql))
+            .order_by(CodeState.citizen_id).with_for_update()
+            .execution_options(populate_existing=True))
 
 
 def _store(

@@ -16,13 +16,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, any_, bindparam, cast, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Integer, String, Text, bindparam, cast, select
 
 from risk import Fact
 
 from ..extensions import db
 from ..models import AreaRiskLevel, Citizen, GovRecord, Questionnaire, QuestionnaireTravel
+from . import prebuilt
 
 # The longest quarantine a rule may set; older self-reports cannot fire any rule.
 LOOKBACK = timedelta(days=28)
@@ -37,20 +37,12 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
 
 
 class _Statements:
-    """``load_facts``' statements, built once per dialect.
-
-    A batch of ids is one parameter: ``= ANY(:ids)`` on PostgreSQL (so the text is
-    the same for every batch and psycopg prepares it once; an IN list of a thousand
-    placeholders would be rendered, sent and planned anew each time), an expanding
-    IN on SQLite. Built once, a statement also keeps its cache key: building and
-    keying three statements cost more than running them for one person.
-    """
+    """``load_facts``' statements, built once per dialect (see ``prebuilt``); a batch
+    of ids is one parameter."""
 
     def __init__(self, postgresql: bool) -> None:
         def member(column: Any, item_type: Any = Integer) -> Any:
-            if postgresql:
-                return column == any_(bindparam("ids", type_=ARRAY(item_type)))
-            return column.in_(bindparam("ids", expanding=True))
+            return prebuilt.member(column, postgresql, item_type)
 
         self.questionnaires = (
             select(Questionnaire.id, Questionnaire.citizen_id, Questionnaire.reported_at,
@@ -81,7 +73,7 @@ def _statements(postgresql: bool) -> _Statements:
 
 
 def _current_statements() -> _Statements:
-    return _statements(db.engine.dialect.name == "postgresql")
+    return _statements(prebuilt.on_postgresql())
 
 
 def _parse_time(value: object) -> datetime | None:

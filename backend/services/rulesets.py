@@ -6,7 +6,9 @@ stored on first use so that rollback and audit can name it like any other.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import functools
+
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from risk import CompiledRuleset, compile_ruleset, default_ruleset, parse_ruleset
@@ -50,18 +52,22 @@ def active_ruleset_row(region: str) -> RulesetVersion:
     return row
 
 
+@functools.cache
+def _version_in_force() -> Select:
+    return (select(RulesetVersion.version)
+            .where(RulesetVersion.region == bindparam("region"),
+                   RulesetVersion.status == PUBLISHED)
+            .order_by(RulesetVersion.version.desc())
+            .limit(1))
+
+
 def active_ruleset(region: str, cache: dict) -> CompiledRuleset:
     """The compiled ruleset in force for ``region``; compiled once per (region, version).
 
     Every evaluation asks which version is in force, so that a publish takes effect at
     once in every worker; only the version number is read for that, not the rules.
     """
-    version = db.session.execute(
-        select(RulesetVersion.version)
-        .where(RulesetVersion.region == region, RulesetVersion.status == PUBLISHED)
-        .order_by(RulesetVersion.version.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    version = db.session.execute(_version_in_force(), {"region": region}).scalar_one_or_none()
     compiled = cache.get((region, version)) if version is not None else None
     if compiled is None:
         row = active_ruleset_row(region)
