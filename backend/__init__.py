@@ -35,8 +35,12 @@ def register_extensions(app: Flask) -> None:
     from .limits import init_limiter
     from .metrics import register_metrics
     from .services.context import init_services
+    from .transactions import begin_before_first_write
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            begin_before_first_write(engine)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
     redis_store.init_app(app)
     init_limiter(app)

@@ -1,0 +1,148 @@
+"""On PostgreSQL a transaction begins at the first write or lock (backend/transactions.py).
+
+What must not change: every write of a request commits or rolls back as one; a row
+lock, an advisory lock and a savepoint hold until the commit. What does: a request
+that only reads sends no BEGIN and no ROLLBACK.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from psycopg.pq import TransactionStatus
+from sqlalchemy import event, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from backend.extensions import db
+from backend.models import Credential, GovRecord
+from backend.services import codes
+
+NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(app):
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the autocommit-until-write mode is PostgreSQL's (SQLite is left as is)")
+
+
+def _status():
+    return db.session.connection().connection.dbapi_connection.info.transaction_status
+
+
+def _record(ref: str) -> GovRecord:
+    return GovRecord(kind="close_contact", id_hash="h" * 64, occurred_at=NOW, source="tx",
+                     ref=ref, detail={})
+
+
+def _stored_refs(app) -> list[str]:
+    with app.app_context():
+        return sorted(db.session.execute(
+            select(GovRecord.ref).where(GovRecord.source == "tx")).scalars())
+
+
+def _other_connection(app, lock_timeout_ms: int = 200):
+    conn = db.engines[None].connect()
+    conn.execute(text(f"SET lock_timeout = {int(lock_timeout_ms)}"))
+    return conn
+
+
+def test_reads_open_no_transaction_and_the_first_write_opens_one(app):
+    with app.app_context():
+        db.session.execute(select(Credential.id).limit(1)).all()
+        assert _status() is TransactionStatus.IDLE  # no BEGIN sent for a SELECT
+        db.session.add(_record("r1"))
+        db.session.flush()
+        assert _status() is TransactionStatus.INTRANS
+        db.session.commit()
+    assert _stored_refs(app) == ["r1"]
+
+
+def test_the_writes_of_a_request_still_roll_back_together(app):
+    with app.app_context():
+        db.session.execute(select(Credential.id)).all()  # a read first, as every request does
+        db.session.add(_record("kept-until-the-error"))
+        db.session.flush()
+        db.session.add(_record("kept-until-the-error"))  # the same (source, ref): refused
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+    assert _stored_refs(app) == []
+
+
+def test_a_row_lock_is_held_until_the_commit(app, citizen):
+    citizen()
+    with app.app_context():
+        # The evaluation's lock on a stored code is the first statement: it begins.
+        locked = db.session.execute(codes._lock_codes(True), {"ids": [1]}).scalars().all()
+        assert len(locked) == 1 and _status() is TransactionStatus.INTRANS
+        other = _other_connection(app)
+        try:
+            with pytest.raises(OperationalError, match="lock timeout"):
+                other.execute(text("SELECT 1 FROM code_states WHERE citizen_id = 1 FOR UPDATE"))
+            other.rollback()
+            db.session.commit()
+            assert other.execute(text(
+                "SELECT 1 FROM code_states WHERE citizen_id = 1 FOR UPDATE")).scalar() == 1
+        finally:
+            other.close()
+
+
+def test_an_advisory_lock_in_sql_text_is_held_until_the_commit(app):
+    with app.app_context():
+        db.session.execute(text("SELECT pg_advisory_xact_lock(4242)"))
+        other = _other_connection(app)
+        try:
+            assert other.execute(text("SELECT pg_try_advisory_xact_lock(4242)")).scalar() is False
+            other.rollback()
+            db.session.commit()
+            assert other.execute(text("SELECT pg_try_advisory_xact_lock(4242)")).scalar() is True
+        finally:
+            other.close()
+
+
+def test_a_savepoint_as_the_first_statement_is_inside_a_transaction(app):
+    with app.app_context():
+        with db.session.begin_nested():
+            db.session.add(_record("in-a-savepoint"))
+        assert _status() is TransactionStatus.INTRANS
+        db.session.rollback()
+    assert _stored_refs(app) == []
+
+
+def test_a_code_read_and_a_token_send_one_statement_each(app, client, citizen):
+    """The credential query outside any transaction, and nothing to roll back after it."""
+    holder, _, _ = citizen()
+    client.get("/api/v1/me/code", headers=holder)  # the first read may evaluate and store
+    with app.app_context():
+        engine = db.engines[None]
+    seen: list[tuple[str, TransactionStatus]] = []
+
+    def status(conn) -> TransactionStatus:
+        return conn.connection.dbapi_connection.info.transaction_status
+
+    def on_execute(conn, cursor, statement, *_):
+        seen.append((statement.split()[0], status(conn)))
+
+    def on_end(name):
+        return lambda conn: seen.append((name, status(conn)))
+
+    listeners = [("before_cursor_execute", on_execute), ("commit", on_end("commit")),
+                 ("rollback", on_end("rollback"))]
+    for name, fn in listeners:
+        event.listen(engine, name, fn)
+    per_request = []
+    try:
+        for call in (lambda: client.get("/api/v1/me/code", headers=holder),
+                     lambda: client.post("/api/v1/me/tokens", headers=holder, json={})):
+            seen.clear()
+            answer = call()
+            assert answer.status_code in (200, 201), answer.json
+            per_request.append(list(seen))
+    finally:
+        for name, fn in listeners:
+            event.remove(engine, name, fn)
+    # IDLE: psycopg sent no BEGIN before the SELECT and sends no ROLLBACK at the end.
+    idle = TransactionStatus.IDLE
+    assert per_request == [[("SELECT", idle), ("rollback", idle)]] * 2
