@@ -38,18 +38,24 @@ def begin_before_first_write(engine: Engine) -> None:
     if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
         return
     event.listen(engine, "connect", _autocommit)
-    event.listen(engine, "before_cursor_execute", _begin_if_needed)
+    # The dialect's execute hooks, not before_cursor_execute: what they raise is handled
+    # as the statement's own error (a dropped connection is invalidated, then reported).
+    event.listen(engine, "do_execute", _begin_if_needed)
+    event.listen(engine, "do_executemany", _begin_if_needed)
+    event.listen(engine, "do_execute_no_params",
+                 lambda cursor, statement, context: _begin_if_needed(cursor, statement, (),
+                                                                     context))
 
 
 def _autocommit(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.autocommit = True
 
 
-def _begin_if_needed(_conn: Any, cursor: Any, _statement: str, _parameters: Any,
-                     context: Any, _executemany: bool) -> None:
+def _begin_if_needed(cursor: Any, _statement: str, _parameters: Any, context: Any) -> None:
     if (cursor.connection.info.transaction_status is TransactionStatus.IDLE
             and not _reads_only(context)):
         cursor.execute("BEGIN", prepare=False)
+    # None: the statement itself is then executed as usual.
 
 
 def _reads_only(context: Any) -> bool:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backend.extensions import db
@@ -146,3 +147,25 @@ def test_a_code_read_and_a_token_send_one_statement_each(app, client, citizen):
     # IDLE: psycopg sent no BEGIN before the SELECT and sends no ROLLBACK at the end.
     idle = TransactionStatus.IDLE
     assert per_request == [[("SELECT", idle), ("rollback", idle)]] * 2
+
+
+def test_a_connection_dropped_before_the_first_write_is_reported_and_replaced(app):
+    """The BEGIN sent ahead of a write fails like the write itself would: the
+    connection is invalidated, the caller sees SQLAlchemy's error, the next one works."""
+    with app.app_context():
+        # The request's read: no transaction is open, but the session keeps its connection.
+        pid = db.session.execute(select(func.pg_backend_pid())).scalar_one()
+        assert _status() is TransactionStatus.IDLE
+        with psycopg.connect(db.engines[None].url.set(drivername="postgresql")
+                             .render_as_string(hide_password=False), autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        db.session.add(_record("after-the-drop"))
+        with pytest.raises(OperationalError) as failed:
+            db.session.flush()
+        # The cause as PostgreSQL gave it, not a later "connection is lost".
+        assert isinstance(failed.value.orig, psycopg.errors.AdminShutdown)
+        assert failed.value.connection_invalidated
+        db.session.rollback()
+        db.session.add(_record("after-the-drop"))
+        db.session.commit()
+    assert _stored_refs(app) == ["after-the-drop"]
