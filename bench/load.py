@@ -1,6 +1,6 @@
 """Mixed load with nothing lost: every accepted write stored once, no stale code admitted.
 
-    python bench/load.py [--seconds 30] [--citizens 600] [--devices 40]
+    python bench/load.py [--seconds 30] [--citizens 600] [--devices 100] [--accounts 400]
                          [--scanners 12] [--citizen-threads 6] [--processes 4] [--workers 4]
 
 Runs the real service (``gunicorn -w 4 wsgi:app`` and the check-in worker
@@ -10,8 +10,9 @@ drives it on loopback for a fixed time from forked processes (the scanning and
 citizen threads spread over ``--processes``; the importer and the official are
 threads of this process):
 
-- citizens: refresh their token, read their code, now and then report a questionnaire;
-- devices: scan the citizens' tokens (issued before the run);
+- citizens (``--accounts`` of them, apart from the scanned fleet): refresh their token,
+  read their code, now and then report a questionnaire;
+- devices: scan the fleet's tokens (issued before the run);
 - a data provider: imports batches of five close contacts, spread evenly over the
   run (every third citizen of the fleet; each batch sent twice, the
   second time as a retry) and, right after each answer, scans the contacts' old
@@ -40,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -105,8 +107,8 @@ def scanner_loop(port, devices, tokens, until, out):
         device = devices[index % len(devices)]  # one checkpoint per token: never a replay
         status, body, t0, t1 = call(port, "POST", "/api/v1/scans", device,
                                     {"token": tokens[index]})
-        log.append(("scan", status, t1 - t0, index, t0, body and body["decision"],
-                    body and body["reason"]))
+        log.append(("scan", status, t1 - t0, index, t0, status == 200 and body["decision"],
+                    status == 200 and body["reason"]))
     out.put(("scanner", log))
 
 
@@ -153,8 +155,8 @@ def probe(port, device, token, answered, propagation) -> None:
     attempts = 0
     while True:
         attempts += 1
-        _, body, _, ended = call(port, "POST", "/api/v1/scans", device, {"token": token})
-        if body and body["decision"] == "refuse":
+        status, body, _, ended = call(port, "POST", "/api/v1/scans", device, {"token": token})
+        if status == 200 and body["decision"] == "refuse":
             propagation.append((ended - answered, attempts))
             return
         if ended - answered > 5:
@@ -244,7 +246,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--citizens", type=int, default=600)
-    parser.add_argument("--devices", type=int, default=40)
+    parser.add_argument("--devices", type=int, default=100,
+                        help="scanning devices; enough that none passes RATE_LIMIT_SCANS")
+    parser.add_argument("--accounts", type=int, default=400,
+                        help="citizens refreshing tokens; enough that none passes "
+                             "RATE_LIMIT_TOKENS")
     parser.add_argument("--scanners", type=int, default=12, help="scanning threads")
     parser.add_argument("--citizen-threads", type=int, default=6)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
@@ -274,8 +280,10 @@ def main() -> int:
     draft_id = client.post("/api/v1/rulesets", headers=harness.bearer(creds[Role.OFFICIAL]),
                            json={"rules": active, "note": "load run"}).json["id"]
     tokens = [token for token, _ in fleet.tokens]
-    # Citizens' own secrets: new accounts (the fleet's are not kept), a few dozen suffice.
-    for n in range(60):
+    # Citizens' own secrets: new accounts (the fleet's are not kept). Enough of them that
+    # no one asks for more tokens than RATE_LIMIT_TOKENS allows: a refusal (429) costs
+    # the server far less than a token, and would flatter the figure.
+    for n in range(args.accounts):
         body = client.post("/api/v1/citizens", json={
             "name": "Load Citizen", "phone": "13800000000", "region": REGION,
             "id_number": with_check_digit(f"{220000 + n:06d}19850505{n % 1000:03d}")}).json
@@ -357,9 +365,9 @@ def warm_up(port: int, provider: str, citizens: list[str], devices: list[str],
             call(port, "GET", "/api/v1/me/code", secret)
             call(port, "POST", "/api/v1/me/tokens", secret, {})
             index = (k * 12 + n) % len(tokens)
-            _, body, _, _ = call(port, "POST", "/api/v1/scans", devices[index % len(devices)],
-                                 {"token": tokens[index]})
-            mine += bool(body) and body["decision"] == "admit"
+            status, body, _, _ = call(port, "POST", "/api/v1/scans",
+                                      devices[index % len(devices)], {"token": tokens[index]})
+            mine += status == 200 and body["decision"] == "admit"
         call(port, "POST", "/api/v1/gov/records", provider, {"records": [{
             "kind": "close_contact", "id_number": with_check_digit(f"33000019700101{k:03d}"),
             "source": "warmup", "ref": f"W{k}", "occurred_at": "2026-11-26T08:00:00+00:00"}]})
@@ -408,7 +416,9 @@ def report(app, results, elapsed, cpu, warm_admitted: int) -> int:
         lat = [e[2] for e in entries]
         errors = sum(1 for e in entries if e[1] >= 500)
         p99 = 1000 * percentile(lat, .99)
-        print(f"  {kind:14s} {len(entries) / elapsed:7.1f}/s  p99 {p99:7.1f} ms  5xx {errors}")
+        refused = Counter(e[1] for e in entries if 400 <= e[1] < 500)
+        print(f"  {kind:14s} {len(entries) / elapsed:7.1f}/s  p99 {p99:7.1f} ms  5xx {errors}"
+              f"  4xx {dict(sorted(refused.items())) or 0}")
     cores = os.cpu_count() or 1
     print(f"CPU, ms per request (the {cores} cores had {1000 * cores * elapsed / total:.2f}):")
     print("  " + "  ".join(f"{part} {1000 * seconds / total:.2f}"
@@ -425,8 +435,13 @@ def report(app, results, elapsed, cpu, warm_admitted: int) -> int:
     print(f"propagation, import answer -> answer of the first refused scan: n={len(answers)} "
           f"p50 {p50:.1f} ms p99 {p99:.1f} ms; the first scan sent after the answer was "
           f"refused in {first_try} of {len(answers)}")
+    limited = sum(1 for entries in by_kind.values() for e in entries if e[1] == 429)
+    if limited:
+        print(f"FAILED: {limited} requests were rate limited (cheap refusals flatter the "
+              "figure): raise --accounts or --devices")
     ok = (admitted == stored["check_ins"] and accepted_rows == stored["load_records"]
-          == stored["distinct_refs"] and q_ok == stored["questionnaires_in_run"] and not stale)
+          == stored["distinct_refs"] and q_ok == stored["questionnaires_in_run"] and not stale
+          and not limited)
     print("nothing lost, duplicated or stale" if ok else "FAILED: see counts above")
     return 0 if ok else 1
 
