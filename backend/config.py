@@ -109,6 +109,10 @@ class Config:
         self.RATE_LIMIT_REGISTRATION = os.environ.get("RATE_LIMIT_REGISTRATION",
                                                       "20/minute;500/day")
         self.RATE_LIMIT_TOKENS = os.environ.get("RATE_LIMIT_TOKENS", "60/minute")
+        # A person reports a few times a day; every report re-reads all of the last 28
+        # days', so an unbounded stream of them would make one's own evaluations slow.
+        self.RATE_LIMIT_QUESTIONNAIRES = os.environ.get("RATE_LIMIT_QUESTIONNAIRES",
+                                                        "10/minute;100/day")
         self.RATE_LIMIT_SCANS = os.environ.get("RATE_LIMIT_SCANS", "1200/minute")
 
         # flask-smorest: the OpenAPI document is the reference for clients.

@@ -6,6 +6,7 @@
 - registration per address, ``RATE_LIMIT_REGISTRATION`` (``count_registration``);
 - token issuance per credential, ``RATE_LIMIT_TOKENS``, counted in the view
   (``count_token_issue``) with Flask-Limiter's strategy and storage;
+- questionnaires per credential, ``RATE_LIMIT_QUESTIONNAIRES`` (``count_questionnaire``);
 - scans per device, ``RATE_LIMIT_SCANS`` (counted inside the scan script, see
   backend/services/scans.py, so a scan costs one Redis round trip).
 Over a limit the answer is 429 in the usual JSON error shape, with Retry-After.
@@ -119,3 +120,9 @@ def count_token_issue() -> None:
     """Count a token issued to this credential; past ``RATE_LIMIT_TOKENS``, 429."""
     _count("RATE_LIMIT_TOKENS", "tokens", per_credential(),
            "Too many tokens for this credential; try again later.")
+
+
+def count_questionnaire() -> None:
+    """Count a questionnaire from this credential; past ``RATE_LIMIT_QUESTIONNAIRES``, 429."""
+    _count("RATE_LIMIT_QUESTIONNAIRES", "questionnaires", per_credential(),
+           "Too many questionnaires from this credential; try again later.")

@@ -6,7 +6,7 @@ from flask import Response, current_app, url_for
 
 from ..auth import requires
 from ..credit.reads import own_restrictions
-from ..limits import count_registration, count_token_issue
+from ..limits import count_questionnaire, count_registration, count_token_issue
 from ..models import Role
 from ..qr import qr_png, qr_svg
 from ..services import context
@@ -59,6 +59,7 @@ def register(data):
 @blp.response(201, QuestionnaireResultSchema)
 def questionnaire(data):
     """Report temperature, symptoms and travel; the answer is the recomputed code."""
+    count_questionnaire()
     cfg = context.settings()
     q, state, decision, changes = submit_questionnaire(
         me(), data, now(),

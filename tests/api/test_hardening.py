@@ -18,6 +18,7 @@ def limited_app(migrated):
     config.RATE_LIMIT_FAILED_AUTH = "3/minute"
     config.RATE_LIMIT_REGISTRATION = "2/minute"
     config.RATE_LIMIT_TOKENS = "2/minute"
+    config.RATE_LIMIT_QUESTIONNAIRES = "2/minute"
     yield from conftest.app_on_migrated(config)
 
 
@@ -43,6 +44,21 @@ def test_token_issuance_is_limited_per_credential(limited_app):
     assert answers[2].json["error"]["code"] == "too_many_requests"
     assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
     assert client.post("/api/v1/me/tokens", headers=holders[1], json={}).status_code == 201
+
+
+def test_questionnaires_are_limited_per_credential_and_a_refused_one_is_not_stored(
+        limited_app):
+    client = limited_app.test_client()
+    holders = [{"Authorization": f"Bearer {_register(client).json['token']}"} for _ in range(2)]
+    report = {"temperature_c": 38.5, "symptoms": ["cough"]}
+    answers = [client.post("/api/v1/me/questionnaires", headers=holders[0], json=report)
+               for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].json["error"]["code"] == "too_many_requests"
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
+    assert conftest.table_count(limited_app, "questionnaires") == 2
+    assert client.post("/api/v1/me/questionnaires", headers=holders[1],
+                       json=report).status_code == 201
 
 
 def test_failed_authentication_is_limited_per_address(limited_app):
