@@ -46,6 +46,7 @@ def _stored_refs(app) -> list[str]:
 def _other_connection(app, lock_timeout_ms: int = 200):
     conn = db.engines[None].connect()
     conn.execute(text(f"SET lock_timeout = {int(lock_timeout_ms)}"))
+    conn.commit()  # a SET inside a transaction would end with it
     return conn
 
 
@@ -169,3 +170,55 @@ def test_a_connection_dropped_before_the_first_write_is_reported_and_replaced(ap
         db.session.add(_record("after-the-drop"))
         db.session.commit()
     assert _stored_refs(app) == ["after-the-drop"]
+
+
+def test_a_connection_asking_for_autocommit_gets_it_and_vacuum_runs(app):
+    """bench/simulate.py runs VACUUM ANALYZE this way: no BEGIN may be slipped in."""
+    with app.app_context():
+        engine = db.engines[None]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE gov_records"))
+            conn.execute(text("INSERT INTO gov_records (kind, id_hash, occurred_at, source, "
+                              "ref, detail, received_at) VALUES ('close_contact', 'h', now(), "
+                              "'tx', 'autocommitted', '{}', now())"))
+            # no commit(): in autocommit the row is stored already
+    assert _stored_refs(app) == ["autocommitted"]
+
+
+def test_an_isolation_level_asked_for_is_the_one_used_and_the_mode_comes_back(app):
+    with app.app_context():
+        engine = db.engines[None]
+        with engine.connect().execution_options(isolation_level="SERIALIZABLE") as conn:
+            assert conn.execute(text("SHOW transaction_isolation")).scalar() == "serializable"
+            pid = conn.execute(select(func.pg_backend_pid())).scalar()
+        # The same pooled connection, checked out again: reads open no transaction.
+        with engine.connect() as conn:
+            assert conn.execute(select(func.pg_backend_pid())).scalar() == pid
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi.info.transaction_status is TransactionStatus.IDLE
+            conn.execute(text("SELECT 1"))  # SQL text begins one, at the default level
+            assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+            assert dbapi.info.transaction_status is TransactionStatus.INTRANS
+
+
+def test_reads_through_a_server_side_cursor_run_in_a_transaction(app, citizen):
+    """yield_per streams through a named cursor, a DECLARE that needs a transaction."""
+    for _ in range(3):
+        citizen()
+    with app.app_context():
+        streamed = db.session.execute(
+            select(Credential.id).order_by(Credential.id).execution_options(yield_per=2))
+        assert len(list(streamed.scalars())) == 3
+        locked = db.session.execute(
+            select(Credential.id).with_for_update().execution_options(yield_per=2))
+        assert len(list(locked.scalars())) == 3
+        db.session.rollback()
+
+
+def test_the_credit_store_runs_in_the_same_mode(app):
+    with app.app_context():
+        engine = db.engines["credit"]
+        with engine.connect() as conn:
+            conn.execute(select(func.now())).scalar()
+            assert conn.connection.dbapi_connection.info.transaction_status \
+                is TransactionStatus.IDLE
