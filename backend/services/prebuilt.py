@@ -1,9 +1,8 @@
 """Statements on hot paths are built once, per dialect where it matters.
 
 Building a SQLAlchemy statement and computing its cache key cost more than running
-it for one person (measured: a code read's credential query went from about 220 µs
-of CPU to nothing of that when built once), so requests reuse one statement object
-with bound parameters.
+it for one person (building the credential query took about 220 µs of a code
+read's CPU), so requests reuse one statement object with bound parameters.
 """
 
 from __future__ import annotations
