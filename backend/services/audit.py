@@ -20,6 +20,7 @@ from ..exceptions import Forbidden, NotFound
 from ..extensions import db
 from ..models.appeals import DataAccess
 from ..models.audit import GENESIS, AuditEntry
+from . import prebuilt
 
 # Arbitrary constant naming the audit chain's PostgreSQL advisory lock.
 _CHAIN_LOCK = 7_301_202_611
@@ -71,7 +72,7 @@ def record(
     region: str | None = None,
 ) -> AuditEntry:
     """Append an entry in the current transaction (the caller commits with its act)."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if prebuilt.on_postgresql():
         # Serialise appends so two transactions never chain onto the same entry.
         db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
     last = db.session.execute(

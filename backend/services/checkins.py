@@ -28,6 +28,7 @@ from ..models import (
     RefusalCount,
     ScanReceipt,
 )
+from . import prebuilt
 from .facts import LOOKBACK
 
 STREAM = "hc:scans"
@@ -37,7 +38,7 @@ RefusalKey = tuple[int, date, str]
 
 
 def _insert(model):
-    if db.session.get_bind().dialect.name == "postgresql":
+    if prebuilt.on_postgresql():
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
@@ -71,7 +72,7 @@ def insert_checkins(rows: list[Mapping]) -> None:
     one batch."""
     if not rows:
         return
-    if db.session.get_bind().dialect.name == "postgresql":
+    if prebuilt.on_postgresql():
         db.session.execute(_UNNEST_CHECKINS,
                            {name: [row[name] for row in rows] for name in CHECKIN_COLUMNS})
     else:

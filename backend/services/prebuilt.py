@@ -16,6 +16,7 @@ from ..extensions import db
 
 
 def on_postgresql() -> bool:
+    """Whether the health database is PostgreSQL (else the embedded SQLite)."""
     return db.engine.dialect.name == "postgresql"
 
 
