@@ -34,6 +34,12 @@ class Principal:
     citizen_id: int | None
     name: str | None
     checkpoint_id: int | None = None
+    enrolment_id: int | None = None
+
+    @property
+    def unverified(self) -> bool:
+        """A citizen's credential whose registration is not yet bound to a person."""
+        return self.role is Role.CITIZEN and self.citizen_id is None
 
 
 def new_secret() -> str:
@@ -51,12 +57,14 @@ def issue_credential(
     name: str | None = None,
     citizen_id: int | None = None,
     checkpoint_id: int | None = None,
+    enrolment_id: int | None = None,
 ) -> tuple[Credential, str]:
     """Create a credential in the current session; returns it and its one-time secret."""
     secret = new_secret()
     cred = Credential(
         role=role.value, region=region, name=name, citizen_id=citizen_id,
-        checkpoint_id=checkpoint_id, secret_hash=hash_secret(secret),
+        checkpoint_id=checkpoint_id, enrolment_id=enrolment_id,
+        secret_hash=hash_secret(secret),
     )
     db.session.add(cred)
     return cred, secret
@@ -117,14 +125,19 @@ def authenticate(header: str | None, cache: DeviceCredentialCache | None = None)
     # The session holds loaded objects weakly: these references keep them in it.
     g.caller_citizen, g.caller_code_state = found[1], found[2]
     principal = Principal(cred.id, Role(cred.role), cred.region, cred.citizen_id, cred.name,
-                          cred.checkpoint_id)
+                          cred.checkpoint_id, cred.enrolment_id)
     if cache is not None and principal.role is Role.CHECKPOINT_DEVICE:
         cache.put(secret_hash, principal)
     return principal
 
 
-def requires(*roles: Role) -> Callable[[F], F]:
-    """Only callers holding one of ``roles`` get through; others get 401 or 403."""
+def requires(*roles: Role, unverified: bool = False) -> Callable[[F], F]:
+    """Only callers holding one of ``roles`` get through; others get 401 or 403.
+
+    A citizen whose registration is not verified gets 403 ``unverified`` everywhere
+    but the few views marked ``unverified=True`` (the ones that verify): identity
+    before data.
+    """
     allowed = frozenset(roles)
 
     def decorate(view: F) -> F:
@@ -140,6 +153,10 @@ def requires(*roles: Role) -> Callable[[F], F]:
                 raise Forbidden(
                     f"This needs the role {' or '.join(sorted(r.value for r in allowed))}."
                 )
+            if principal.unverified and not unverified:
+                raise Forbidden("Verify your identity first: a one-time code by SMS to the "
+                                "phone the government holds for your ID number, or in "
+                                "person at a service counter.", code="unverified")
             g.principal = principal
             return view(*args, **kwargs)
 

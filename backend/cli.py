@@ -17,7 +17,10 @@ from .extensions import db
 from .models import Role
 from .services import context
 
-OPERATOR_ROLES = [Role.ADMIN, Role.OFFICIAL, Role.DATA_PROVIDER, Role.CREDIT_AUTHORITY]
+OPERATOR_ROLES = [Role.ADMIN, Role.OFFICIAL, Role.DATA_PROVIDER, Role.CREDIT_AUTHORITY,
+                  Role.REGISTRAR]
+# Roles that act for one region only.
+REGIONAL_ROLES = (Role.OFFICIAL.value, Role.CREDIT_AUTHORITY.value, Role.REGISTRAR.value)
 
 
 @click.command("create-user")
@@ -27,7 +30,7 @@ OPERATOR_ROLES = [Role.ADMIN, Role.OFFICIAL, Role.DATA_PROVIDER, Role.CREDIT_AUT
 @with_appcontext
 def create_user(role: str, region: str | None, name: str | None) -> None:
     """Create an operator credential and print its bearer secret (shown once)."""
-    if role in (Role.OFFICIAL.value, Role.CREDIT_AUTHORITY.value) and not region:
+    if role in REGIONAL_ROLES and not region:
         raise click.UsageError(f"--region is required for {role}")
     if region is not None and not is_code(region):
         raise click.UsageError("--region must be 1-32 letters, digits, '-' or '_'")

@@ -114,6 +114,10 @@ class Config:
         self.RATE_LIMIT_QUESTIONNAIRES = os.environ.get("RATE_LIMIT_QUESTIONNAIRES",
                                                         "10/minute;100/day")
         self.RATE_LIMIT_SCANS = os.environ.get("RATE_LIMIT_SCANS", "1200/minute")
+        self.RATE_LIMIT_VERIFICATION_REQUESTS = os.environ.get(
+            "RATE_LIMIT_VERIFICATION_REQUESTS", "3/10minute;10/day")
+        self.RATE_LIMIT_VERIFICATION_ATTEMPTS = os.environ.get(
+            "RATE_LIMIT_VERIFICATION_ATTEMPTS", "10/10minute;30/day")
 
         # flask-smorest: the OpenAPI document is the reference for clients.
         self.API_TITLE = "Health code and check-in API"

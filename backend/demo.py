@@ -11,15 +11,23 @@ from .extensions import db
 from .identity import with_check_digit
 from .models import Role
 from .services import context
-from .services.citizens import register_citizen, submit_questionnaire
+from .services.audit import Actor
+from .services.citizens import submit_questionnaire
 from .services.codes import publish_changes
 from .services.gov import import_records, set_area_risk
+from .services.verification import confirm_code, enrol, issue_counter_code
 
 REGION = "demo-city"
 PEOPLE = [
     ("王小明", "11010519900307123", "13800000001"),
     ("李华", "11010519851122456", "13800000002"),
     ("Alice Smith", "31011519920214789", "13800000003"),
+]
+# On the government identity records but not registered: register as one of them and
+# verify by SMS; the code lands in the outbox (``flask --app wsgi outbox``).
+UNREGISTERED = [
+    ("赵敏", "11010519950815321", "13800000004"),
+    ("Bob Lee", "31011519880630654", "13800000005"),
 ]
 
 
@@ -34,26 +42,44 @@ def seed(now: datetime) -> dict[str, str]:
     holders = {}
     for role, name in ((Role.ADMIN, "Demo admin"), (Role.OFFICIAL, "Demo official"),
                        (Role.DATA_PROVIDER, "Demo CDC feed"),
-                       (Role.CREDIT_AUTHORITY, "Demo court")):
+                       (Role.CREDIT_AUTHORITY, "Demo court"),
+                       (Role.REGISTRAR, "Demo service counter")):
         holders[role], creds[role.value] = issue_credential(role, region=REGION, name=name)
     db.session.commit()
     provider_id = holders[Role.DATA_PROVIDER].id
+
+    notifier = context.notifier()
+    registrar = holders[Role.REGISTRAR]
+    counter = Actor(registrar.id, registrar.name, Role.REGISTRAR.value, REGION)
+    identity = [
+        {"kind": "identity", "id_number": with_check_digit(first17),
+         "occurred_at": (now - timedelta(days=400)).isoformat(), "source": "demo-police",
+         "ref": f"ID-{n:04d}", "detail": {"phone": phone}}
+        for n, (_, first17, phone) in enumerate(PEOPLE + UNREGISTERED, start=1)
+    ]
+    import_records(identity, row_schema=ROW_SCHEMA, keys=keys, provider_id=provider_id,
+                   now=now, clock_skew_seconds=300, ruleset_cache=cache)
 
     ids = []
     for name, first17, phone in PEOPLE:
         id_number = with_check_digit(first17)
         ids.append(id_number)
-        citizen, secret, changes = register_citizen(
+        enrolment, credential, secret = enrol(
             {"name": name, "id_number": id_number, "phone": phone, "region": REGION},
-            keys, now, cache,
+            keys, now, notifier,
         )
-        publish_changes(redis, changes)
+        code, _ = issue_counter_code(counter, enrolment.id, id_number, keys, now)
+        bound = confirm_code(enrolment, credential.id, code, keys, now, cache, notifier)
+        publish_changes(redis, bound.changes)
         creds[f"citizen {name}"] = secret
         _, _, _, changes = submit_questionnaire(
-            citizen, {"temperature_c": 36.6, "symptoms": [], "travel": []}, now,
+            bound.citizen, {"temperature_c": 36.6, "symptoms": [], "travel": []}, now,
             max_age_days=14, clock_skew_seconds=300, ruleset_cache=cache,
         )
         publish_changes(redis, changes)
+    for name, first17, phone in UNREGISTERED:
+        creds[f"not yet registered: {name}"] = (
+            f"ID number {with_check_digit(first17)}, phone {phone}")
 
     _, _, changes = set_area_risk(
         "demo-harbour", {"risk_level": "medium", "since": now - timedelta(days=3),

@@ -58,6 +58,28 @@ class IdentityKeys:
         msg = b"id-number:" + normalize_id_number(id_number).encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 
+    def phone_hash(self, phone: str) -> str:
+        """What a government identity record keeps of a phone number."""
+        msg = b"phone:" + normalize_phone(phone).encode()
+        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
+
+    def one_time_code_hash(self, enrolment_id: int, code: str) -> str:
+        """Keyed, so a copy of the table does not give the codes away by trying all 10^6."""
+        return self.keyed_digest(f"one-time-code:{enrolment_id}:{code}")
+
+
+def normalize_phone(raw: str) -> str:
+    """Digits only, without China's country code: '+86 138-0013-8000' -> '13800138000'."""
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits
+
+
+def new_one_time_code() -> str:
+    """Six random digits, read out or typed by a person."""
+    return f"{secrets.randbelow(1_000_000):06d}"
+
 
 def new_subject() -> str:
     """A random pseudonymous subject id (72 bits): stored per person, derived from nothing."""

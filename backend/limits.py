@@ -7,6 +7,10 @@
 - token issuance per credential, ``RATE_LIMIT_TOKENS``, counted in the view
   (``count_token_issue``) with Flask-Limiter's strategy and storage;
 - questionnaires per credential, ``RATE_LIMIT_QUESTIONNAIRES`` (``count_questionnaire``);
+- verification: codes asked for per credential, ``RATE_LIMIT_VERIFICATION_REQUESTS``
+  (``count_verification_request``), and codes tried per credential,
+  ``RATE_LIMIT_VERIFICATION_ATTEMPTS`` (``count_verification_attempt``); each code also
+  dies after a few wrong tries (services/verification.py);
 - scans per device, ``RATE_LIMIT_SCANS`` (counted inside the scan script, see
   backend/services/scans.py, so a scan costs one Redis round trip).
 Over a limit the answer is 429 in the usual JSON error shape, with Retry-After.
@@ -126,3 +130,15 @@ def count_questionnaire() -> None:
     """Count a questionnaire from this credential; past ``RATE_LIMIT_QUESTIONNAIRES``, 429."""
     _count("RATE_LIMIT_QUESTIONNAIRES", "questionnaires", per_credential(),
            "Too many questionnaires from this credential; try again later.")
+
+
+def count_verification_request() -> None:
+    """Count a request for a one-time code; past ``RATE_LIMIT_VERIFICATION_REQUESTS``, 429."""
+    _count("RATE_LIMIT_VERIFICATION_REQUESTS", "verification-requests", per_credential(),
+           "Too many verification codes asked for; try again later.")
+
+
+def count_verification_attempt() -> None:
+    """Count a code tried; past ``RATE_LIMIT_VERIFICATION_ATTEMPTS``, 429."""
+    _count("RATE_LIMIT_VERIFICATION_ATTEMPTS", "verification-attempts", per_credential(),
+           "Too many verification attempts; try again later.")

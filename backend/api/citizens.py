@@ -10,11 +10,12 @@ from ..limits import count_questionnaire, count_registration, count_token_issue
 from ..models import Role
 from ..qr import qr_png, qr_svg
 from ..services import context
-from ..services.citizens import register_citizen, submit_questionnaire
+from ..services.citizens import submit_questionnaire
 from ..services.codes import current_code
 from ..services.explain import explain
 from ..services.restrictions import check_pass, restriction_notices
 from ..services.tokens import issue_code_token, stored_token
+from ..services.verification import enrol
 from .base import Blueprint
 from .common import iso, language, me, now, ruleset_cache
 from .schemas import (
@@ -44,13 +45,12 @@ def _code_body(state, decision) -> dict:
 @blp.response(201, RegistrationResultSchema)
 @blp.doc(security=[])
 def register(data):
-    """Register a citizen; the answer holds their bearer secret, shown once."""
+    """Register; the answer holds a bearer secret (shown once) that sees nothing until the
+    registration is verified (``/me/verification``). The same answer whether or not the
+    ID number is already registered."""
     count_registration()
-    citizen, secret, changes = register_citizen(
-        data, context.identity_keys(), now(), ruleset_cache()
-    )
-    context.publish(changes)
-    return {"citizen_id": citizen.id, "subject": citizen.subject, "token": secret}
+    enrolment, _, secret = enrol(data, context.identity_keys(), now(), context.notifier())
+    return {"citizen_id": enrolment.id, "token": secret, "verified": False}
 
 
 @blp.post("/me/questionnaires")

@@ -33,7 +33,7 @@ def is_code(value: str) -> bool:
     return CODE_RE.fullmatch(value) is not None
 RECORD_KINDS = (
     "confirmed_case", "close_contact", "secondary_contact",
-    "test_result", "quarantine_order", "vaccination",
+    "test_result", "quarantine_order", "vaccination", "identity",
 )
 PASS_SCOPES = ("air", "rail", "hotel")
 code_field = FullMatch(CODE_RE, error="must be 1-32 letters, digits, '-' or '_'")
@@ -85,9 +85,54 @@ class RegistrationSchema(Schema):
 
 
 class RegistrationResultSchema(Schema):
-    citizen_id = fields.Integer()
-    subject = fields.String(metadata={"description": "pseudonymous subject id used in tokens"})
+    citizen_id = fields.Integer(metadata={
+        "description": "this registration's number, given at a service counter to verify"})
     token = fields.String(metadata={"description": "bearer secret, shown once"})
+    verified = fields.Boolean(metadata={
+        "description": "always false: the account sees nothing until it is verified"})
+
+
+class VerificationRequestSchema(Schema):
+    method = fields.String(required=True, validate=validate.OneOf(["sms"]))
+
+
+class VerificationRequestedSchema(Schema):
+    method = fields.String()
+    status = fields.String(metadata={
+        "description": "the same whether or not a code was sent"})
+
+
+ONE_TIME_CODE = FullMatch(re.compile(r"^[0-9]{6}$"), error="must be the 6 digits you were given")
+
+
+class VerificationConfirmSchema(Schema):
+    code = fields.String(required=True, validate=ONE_TIME_CODE)
+
+
+class VerificationResultSchema(Schema):
+    verified = fields.Boolean()
+    citizen_id = fields.Integer(metadata={"description": "the person this account now holds"})
+    subject = fields.String(metadata={"description": "the holder's own pseudonymous id"})
+    recovered = fields.Boolean(metadata={
+        "description": "the person had an account before; its secrets no longer work"})
+
+
+class CounterVerificationSchema(Schema):
+    citizen_id = fields.Integer(required=True, strict=True, metadata={
+        "description": "the registration number the person shows"})
+    id_number = fields.String(required=True, validate=validate.Length(max=32), metadata={
+        "description": "read off the ID card the registrar has checked"})
+
+    @validates("id_number")
+    def _id_number(self, value: str, **_: Any) -> None:
+        problem = id_number_problem(value)
+        if problem:
+            raise ValidationError(problem)
+
+
+class CounterCodeSchema(Schema):
+    code = fields.String(metadata={"description": "one-time code handed to the person"})
+    expires_at = fields.String()
 
 
 class TravelSchema(Schema):
@@ -181,7 +226,15 @@ class VaccinationDetail(Schema):
     vaccine = fields.String(validate=validate.Length(max=64))
 
 
+class IdentityDetail(Schema):
+    """The phone the government holds for the person; stored only as a keyed hash."""
+
+    phone = fields.String(required=True, validate=FullMatch(
+        PHONE_RE, error="must be 6-15 digits, optionally after '+'"))
+
+
 DETAIL_SCHEMAS: dict[str, Schema] = {
+    "identity": IdentityDetail(),
     "test_result": TestResultDetail(),
     "quarantine_order": QuarantineDetail(),
     "vaccination": VaccinationDetail(),

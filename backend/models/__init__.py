@@ -6,6 +6,7 @@ from .audit import AuditEntry
 from .checkpoints import CATEGORIES, CheckIn, Checkpoint, RefusalCount, ScanReceipt
 from .citizens import Citizen, Questionnaire, QuestionnaireTravel
 from .codes import CodeState, RulesetVersion
+from .enrolments import Enrolment, VerificationCode
 from .records import AreaRiskLevel, GovRecord
 from .trust import TrustedIssuer
 from .types import UTCDateTime, utcnow
@@ -24,6 +25,7 @@ __all__ = [
     "Citizen",
     "CodeState",
     "Credential",
+    "Enrolment",
     "GovRecord",
     "Questionnaire",
     "QuestionnaireTravel",
@@ -31,5 +33,6 @@ __all__ = [
     "TrustedIssuer",
     "RulesetVersion",
     "UTCDateTime",
+    "VerificationCode",
     "utcnow",
 ]

@@ -19,6 +19,8 @@ class Role(enum.StrEnum):
     CHECKPOINT_DEVICE = "checkpoint_device"
     CREDIT_AUTHORITY = "credit_authority"
     ADMIN = "admin"
+    # Verifies identities in person at a service counter; scoped to a region.
+    REGISTRAR = "registrar"
 
 
 class Credential(db.Model):
@@ -32,5 +34,8 @@ class Credential(db.Model):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
     checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id"), index=True)
+    # A citizen's credential belongs to an enrolment; ``citizen_id`` is set only once
+    # that enrolment is verified (see models/enrolments.py).
+    enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("enrolments.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

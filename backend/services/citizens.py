@@ -1,4 +1,4 @@
-"""Registering citizens and taking their questionnaires."""
+"""Citizens and their questionnaires (registration is in ``services.verification``)."""
 
 from __future__ import annotations
 
@@ -6,49 +6,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from risk import Decision
 
-from ..auth import issue_credential
-from ..exceptions import Conflict, NotFound, ValidationFailed
+from ..exceptions import NotFound, ValidationFailed
 from ..extensions import db
-from ..identity import IdentityKeys, new_subject, normalize_id_number
-from ..models import Citizen, CodeState, Questionnaire, QuestionnaireTravel, Role
+from ..models import Citizen, CodeState, Questionnaire, QuestionnaireTravel
 from .codes import CodeChange, recompute_codes
-
-
-def register_citizen(
-    data: Mapping[str, Any], keys: IdentityKeys, now: datetime, ruleset_cache: dict
-) -> tuple[Citizen, str, list[CodeChange]]:
-    """Create a citizen and their bearer secret; 409 when the ID number is registered."""
-    id_number = normalize_id_number(data["id_number"])
-    id_hash = keys.id_hash(id_number)
-    if db.session.execute(select(Citizen.id).where(Citizen.id_hash == id_hash)).first():
-        raise Conflict("This ID number is already registered.", code="already_registered",
-                       fields={"id_number": ["already registered"]})
-    citizen = Citizen(
-        subject=new_subject(),
-        id_hash=id_hash,
-        id_tail=id_number[-4:],
-        name=data["name"].strip(),
-        phone=data["phone"],
-        region=data["region"],
-        created_at=now,
-    )
-    db.session.add(citizen)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("This ID number is already registered.", code="already_registered",
-                       fields={"id_number": ["already registered"]}) from None
-    _, secret = issue_credential(Role.CITIZEN, region=citizen.region, citizen_id=citizen.id)
-    # Government records may have arrived before the person registered.
-    _, changes = recompute_codes([citizen], now, ruleset_cache)
-    db.session.commit()
-    return citizen, secret, changes
 
 
 def get_citizen(citizen_id: int) -> Citizen:

@@ -13,6 +13,7 @@ from ..auth import DeviceCredentialCache
 from ..health import note_degraded
 from ..identity import IdentityKeys
 from ..keys import KeyRing, create_file_once
+from ..notifier import Notifier
 from .checkpoints import PolicyCache
 from .codes import publish_changes
 from .scans import LocalKeys, ScanContext
@@ -51,6 +52,11 @@ def init_services(app: Flask) -> None:
     app.extensions["local_keys"] = LocalKeys(app.extensions["keyring"], app.config["ISSUER_ID"])
     app.extensions["trusted_keys"] = TrustedKeys(app.extensions["local_keys"],
                                                  app.config["TRUST_CACHE_SECONDS"])
+    app.extensions["notifier"] = Notifier(Path(app.instance_path) / "outbox.jsonl")
+
+
+def notifier() -> Notifier:
+    return current_app.extensions["notifier"]
 
 
 def keyring() -> KeyRing:

@@ -29,6 +29,8 @@ LOOKBACK = timedelta(days=28)
 CHUNK = 1000
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 SELF_REPORT = "self_report"
+# Who the person is, not what happened to them: never a fact a rule may read.
+IDENTITY_KIND = "identity"
 
 
 def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
@@ -60,7 +62,8 @@ class _Statements:
             select(Citizen.id.label("citizen_id"), GovRecord.kind, GovRecord.occurred_at,
                    GovRecord.source, GovRecord.ref, GovRecord.detail)
             .join(Citizen, Citizen.id_hash == GovRecord.id_hash)
-            .where(member(Citizen.id), GovRecord.withdrawn_at.is_(None)))
+            .where(member(Citizen.id), GovRecord.withdrawn_at.is_(None),
+                   GovRecord.kind != IDENTITY_KIND))
         self.area_periods = (
             select(AreaRiskLevel.area_code, AreaRiskLevel.risk_level, AreaRiskLevel.since)
             .where(member(AreaRiskLevel.area_code, String))

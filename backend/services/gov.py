@@ -113,6 +113,8 @@ def _insert_new(
     for index, row in valid:
         key = (row["source"], row["ref"])
         id_hash = keys.id_hash(row["id_number"])
+        if row["kind"] == "identity":  # the phone is kept only as a keyed hash
+            row["detail"] = {"phone_hash": keys.phone_hash(row["detail"]["phone"])}
         content = (row["kind"], id_hash, row["occurred_at"], _comparable(row.get("detail")))
         old = existing.get(key)
         if old is not None:

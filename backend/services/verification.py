@@ -1,0 +1,230 @@
+"""Identity before data: enrolments and how they become bound to a person.
+
+A registration makes an unverified *enrolment* and a credential that can do nothing
+but verify. The answer is the same whether or not the ID number is already
+registered; the difference goes, through the notifier, to the verified owner.
+
+Two ways to verify, each ending in a one-time code the enrolment confirms:
+
+- ``sms``: a code is sent to the phone given at registration, and only when it is the
+  phone the government ``identity`` record holds for that ID number (kept there as a
+  keyed hash). A squatter who gives their own phone gets no code; one who gives the
+  owner's phone sends the code to the owner.
+- ``in_person``: a registrar at a service counter checks the ID card and hands a code
+  over (audited, scoped to the registrar's region).
+
+Confirming binds the enrolment's credential to the person (``Citizen``), making the
+person on first verification. When the person already had an account (a lost phone
+or secret), every earlier credential stops working at once, and every other
+unverified enrolment on that ID number is frozen.
+
+Other verifiers (a national eID login, say) need only end in ``bind_enrolment``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..auth import issue_credential
+from ..exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from ..extensions import db
+from ..identity import (
+    IdentityKeys,
+    new_one_time_code,
+    new_subject,
+    normalize_id_number,
+)
+from ..models import Citizen, Credential, Enrolment, GovRecord, Role, VerificationCode
+from ..notifier import Message, Notifier
+from .audit import Actor, record
+from .codes import CodeChange, recompute_codes
+from .facts import IDENTITY_KIND
+
+SMS_CODE_LIFETIME = timedelta(minutes=10)
+COUNTER_CODE_LIFETIME = timedelta(minutes=30)
+# Wrong tries a code survives; with the request limit this bounds guessing far below 10^6.
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Bound:
+    citizen: Citizen
+    recovered: bool
+    changes: list[CodeChange]
+
+
+def enrol(data: Mapping[str, Any], keys: IdentityKeys, now: datetime,
+          notifier: Notifier) -> tuple[Enrolment, Credential, str]:
+    """Record a registration and make its credential (and one-time secret); the same
+    answer for anyone."""
+    id_number = normalize_id_number(data["id_number"])
+    enrolment = Enrolment(
+        id_hash=keys.id_hash(id_number), id_tail=id_number[-4:], name=data["name"].strip(),
+        phone=data["phone"], region=data["region"], created_at=now,
+    )
+    db.session.add(enrolment)
+    db.session.flush()
+    credential, secret = issue_credential(Role.CITIZEN, region=enrolment.region,
+                                          enrolment_id=enrolment.id)
+    owner = _person(enrolment.id_hash)
+    db.session.commit()
+    if owner is not None:
+        notifier.send(Message(
+            to=owner.phone, channel="sms",
+            body=("Health code: someone registered with your ID number. They see nothing "
+                  "unless they verify as you. If this was you, verify on the new phone; "
+                  "if not, nothing needs doing."),
+        ))
+    return enrolment, credential, secret
+
+
+def get_enrolment(enrolment_id: int | None) -> Enrolment:
+    enrolment = db.session.get(Enrolment, enrolment_id) if enrolment_id is not None else None
+    if enrolment is None:
+        raise Forbidden("This credential does not belong to a registration.")
+    if enrolment.frozen_at is not None:
+        raise Forbidden("This registration was frozen: the ID number's owner verified "
+                        "through another registration.", code="frozen")
+    return enrolment
+
+
+def request_sms_code(enrolment: Enrolment, keys: IdentityKeys, now: datetime,
+                     notifier: Notifier) -> None:
+    """Send a code to the registration's phone if the government holds that phone for
+    this ID number; otherwise send nothing. The caller answers the same either way."""
+    if enrolment.verified_at is not None:
+        return
+    phone_hash = keys.phone_hash(enrolment.phone)
+    on_record = db.session.execute(
+        select(GovRecord.detail).where(
+            GovRecord.kind == IDENTITY_KIND, GovRecord.id_hash == enrolment.id_hash,
+            GovRecord.withdrawn_at.is_(None))
+        .order_by(GovRecord.occurred_at.desc(), GovRecord.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    if not on_record or not hmac.compare_digest(on_record.get("phone_hash", ""), phone_hash):
+        return
+    code = _new_code(enrolment, "sms", keys, now, SMS_CODE_LIFETIME, issued_by=None)
+    db.session.commit()
+    notifier.send(Message(
+        to=enrolment.phone, channel="sms",
+        body=f"Health code verification code: {code}. It expires in 10 minutes. "
+             "Nobody from the service will ask you for it.",
+    ))
+
+
+def issue_counter_code(actor: Actor, enrolment_id: int, id_number: str, keys: IdentityKeys,
+                       now: datetime) -> tuple[str, datetime]:
+    """A registrar has checked the ID card of the person at the counter: hand them a code."""
+    enrolment = db.session.get(Enrolment, enrolment_id)
+    if enrolment is None or enrolment.region != actor.region or enrolment.frozen_at is not None:
+        raise NotFound("No such registration in your region.")
+    if not hmac.compare_digest(enrolment.id_hash, keys.id_hash(id_number)):
+        raise ValidationFailed(
+            "The ID number does not match this registration.",
+            fields={"id_number": ["does not match the registration"]})
+    code = _new_code(enrolment, "in_person", keys, now, COUNTER_CODE_LIFETIME,
+                     issued_by=actor.id)
+    record(actor, "identity.verify_in_person", f"enrolment:{enrolment.id}", now=now,
+           detail={"id_tail": enrolment.id_tail})
+    db.session.commit()
+    return code, now + COUNTER_CODE_LIFETIME
+
+
+def confirm_code(enrolment: Enrolment, credential_id: int, code: str, keys: IdentityKeys,
+                 now: datetime, ruleset_cache: dict, notifier: Notifier) -> Bound:
+    """Check ``code`` against the enrolment's live code; on success bind the credential."""
+    live = db.session.execute(
+        select(VerificationCode)
+        .where(VerificationCode.enrolment_id == enrolment.id,
+               VerificationCode.spent_at.is_(None))
+        .order_by(VerificationCode.id.desc()).limit(1).with_for_update()
+    ).scalar_one_or_none()
+    if live is None or live.expires_at <= now or live.attempts >= MAX_ATTEMPTS:
+        raise ValidationFailed("No live code: ask for a new one.", code="no_live_code",
+                               fields={"code": ["no live code; ask for a new one"]})
+    if not hmac.compare_digest(live.code_hash, keys.one_time_code_hash(enrolment.id, code)):
+        live.attempts += 1
+        left = MAX_ATTEMPTS - live.attempts
+        db.session.commit()
+        raise ValidationFailed(
+            "Wrong code.", code="wrong_code",
+            fields={"code": [f"wrong code; {left} tries left" if left
+                             else "wrong code; ask for a new one"]})
+    live.spent_at = now
+    return bind_enrolment(enrolment, credential_id, now, ruleset_cache, notifier)
+
+
+def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
+                   ruleset_cache: dict, notifier: Notifier) -> Bound:
+    """The enrolment is proven: bind it to the person, retiring the person's old accounts."""
+    person = _person(enrolment.id_hash, lock=True)
+    recovered = person is not None
+    old_phone = person.phone if person is not None else None
+    if person is None:
+        person = Citizen(subject=new_subject(), id_hash=enrolment.id_hash,
+                         id_tail=enrolment.id_tail, name=enrolment.name,
+                         phone=enrolment.phone, region=enrolment.region, created_at=now)
+        db.session.add(person)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            raise Conflict("Another registration of this person was verified at the "
+                           "same moment; try again.", code="busy") from None
+    else:
+        # Recovery: the person's earlier secrets stop working now.
+        db.session.execute(
+            update(Credential)
+            .where(Credential.citizen_id == person.id, Credential.revoked_at.is_(None))
+            .values(revoked_at=now))
+        person.name, person.phone, person.region = (enrolment.name, enrolment.phone,
+                                                    enrolment.region)
+    db.session.execute(
+        update(Enrolment)
+        .where(Enrolment.id_hash == enrolment.id_hash, Enrolment.id != enrolment.id,
+               Enrolment.verified_at.is_(None), Enrolment.frozen_at.is_(None))
+        .values(frozen_at=now))
+    enrolment.verified_at, enrolment.citizen_id = now, person.id
+    db.session.execute(
+        update(Credential).where(Credential.id == credential_id).values(citizen_id=person.id))
+    # Records may have arrived long before the person verified.
+    _, changes = recompute_codes([person], now, ruleset_cache)
+    db.session.commit()
+    if recovered and old_phone:
+        notifier.send(Message(
+            to=old_phone, channel="sms",
+            body="Health code: your code was moved to a newly verified registration; "
+                 "the old one no longer works.",
+        ))
+    return Bound(person, recovered, changes)
+
+
+def _new_code(enrolment: Enrolment, method: str, keys: IdentityKeys, now: datetime,
+              lifetime: timedelta, *, issued_by: int | None) -> str:
+    """A fresh code; any earlier live code of the enrolment is spent (only the newest works)."""
+    db.session.execute(
+        update(VerificationCode)
+        .where(VerificationCode.enrolment_id == enrolment.id,
+               VerificationCode.spent_at.is_(None))
+        .values(spent_at=now))
+    code = new_one_time_code()
+    db.session.add(VerificationCode(
+        enrolment_id=enrolment.id, method=method,
+        code_hash=keys.one_time_code_hash(enrolment.id, code), issued_by=issued_by,
+        created_at=now, expires_at=now + lifetime, attempts=0,
+    ))
+    return code
+
+
+def _person(id_hash: str, *, lock: bool = False) -> Citizen | None:
+    query = select(Citizen).where(Citizen.id_hash == id_hash)
+    if lock:
+        query = query.with_for_update()
+    return db.session.execute(query).scalar_one_or_none()
