@@ -1,12 +1,14 @@
 """Walk through the foundation flow against a running server, over real HTTP.
 
     python scripts/demo_flow.py [--base-url http://127.0.0.1:5000] [--provider-secret hc_...]
+                                [--registrar-secret hc_...]
 
-Registers a citizen, reports a healthy questionnaire (green), imports a
+Registers a citizen, has them verified at a service counter (the registrar hands over
+a one-time code, which the citizen confirms), reports a healthy questionnaire (green), imports a
 close-contact record (red, with that record in the reasons and the code turning
 green 14 days after it), fetches a token and its QR PNG, decodes the PNG with a
-real QR decoder and verifies the token against the published JWKS. Without
---provider-secret it reads the demo credentials written by ``flask seed-demo``.
+real QR decoder and verifies the token against the published JWKS. Without the
+secrets it reads the demo credentials written by ``flask seed-demo``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def _call(base: str, method: str, path: str, body=None, secret: str | None = Non
     return status, (json.loads(raw) if ctype == "application/json" else raw)
 
 
-def run(base: str, provider_secret: str, log=print) -> dict:
+def run(base: str, provider_secret: str, registrar_secret: str, log=print) -> dict:
     occurred = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     id_number = with_check_digit(f"{secrets.randbelow(900000) + 100000}19880808"
                                  f"{secrets.randbelow(1000):03d}")
@@ -55,7 +57,13 @@ def run(base: str, provider_secret: str, log=print) -> dict:
         "name": "Demo Person", "id_number": id_number, "phone": "13800000000",
         "region": "demo-city"})
     me = reg["token"]
-    log(f"registered citizen {reg['citizen_id']} ({status})")
+    _, issued = _call(base, "POST", "/api/v1/registrar/verifications",
+                      {"citizen_id": reg["citizen_id"], "id_number": id_number},
+                      registrar_secret)
+    _, verified = _call(base, "POST", "/api/v1/me/verification/confirm",
+                        {"code": issued["code"]}, me)
+    reg.update(verified)
+    log(f"registered citizen {reg['citizen_id']} ({status}), verified at the counter")
 
     _, answer = _call(base, "POST", "/api/v1/me/questionnaires",
                       {"temperature_c": 36.6, "symptoms": [], "travel": []}, me)
@@ -94,12 +102,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:5000")
     parser.add_argument("--provider-secret")
+    parser.add_argument("--registrar-secret")
     args = parser.parse_args()
-    secret = args.provider_secret
-    if not secret:
+    provider, registrar = args.provider_secret, args.registrar_secret
+    if not (provider and registrar):
         creds = json.loads((ROOT / "instance" / "demo-credentials.json").read_text())
-        secret = creds["data_provider"]
-    run(args.base_url.rstrip("/"), secret)
+        provider, registrar = provider or creds["data_provider"], registrar or creds["registrar"]
+    run(args.base_url.rstrip("/"), provider, registrar)
     print("demo flow: all steps passed")
 
 

@@ -128,23 +128,57 @@ def provider(operator) -> dict[str, str]:
     return operator(Role.DATA_PROVIDER)
 
 
+def register_unverified(client: FlaskClient, **fields) -> tuple[dict[str, str], str, dict]:
+    """Register someone without verifying: (headers, id_number, registration answer)."""
+    body = {
+        "name": "张三",
+        "id_number": unique_id_number(),
+        "phone": "13800138000",
+        "region": "r1",
+        **fields,
+    }
+    response = client.post("/api/v1/citizens", json=body)
+    assert response.status_code == 201, response.json
+    return bearer(response.json["token"]), body["id_number"], response.json
+
+
+def verify_at_counter(app: Flask, client: FlaskClient, registration: dict, id_number: str,
+                      region: str = "r1") -> dict:
+    """What a service counter of ``region`` does: check the ID card, hand over a code,
+    which the person confirms on their phone. Returns the confirmation's answer."""
+    with app.app_context():
+        _, secret = issue_credential(Role.REGISTRAR, region=region, name="counter")
+        db.session.commit()
+    issued = client.post("/api/v1/registrar/verifications", headers=bearer(secret),
+                         json={"citizen_id": registration["citizen_id"], "id_number": id_number})
+    assert issued.status_code == 201, issued.json
+    confirmed = client.post("/api/v1/me/verification/confirm",
+                            headers=bearer(registration["token"]),
+                            json={"code": issued.json["code"]})
+    assert confirmed.status_code == 200, confirmed.json
+    return confirmed.json
+
+
+def register_verified(app: Flask, client: FlaskClient,
+                      **fields) -> tuple[dict[str, str], str, dict]:
+    """Register someone and verify them at a counter of their region: (headers, id_number,
+    body), the body holding the registration's ``token`` and the verified person's
+    ``citizen_id`` and ``subject``."""
+    headers, id_number, body = register_unverified(client, **fields)
+    confirmed = verify_at_counter(app, client, body, id_number, fields.get("region", "r1"))
+    return headers, id_number, {**body, **confirmed}
+
+
 @pytest.fixture
-def citizen(client: FlaskClient):
-    """``citizen(**fields)`` registers someone and returns (headers, id_number, body)."""
+def register(client: FlaskClient):
+    """``register(**fields)`` registers someone without verifying: (headers, id_number, body)."""
+    return lambda **fields: register_unverified(client, **fields)
 
-    def make(**fields) -> tuple[dict[str, str], str, dict]:
-        body = {
-            "name": "张三",
-            "id_number": unique_id_number(),
-            "phone": "13800138000",
-            "region": "r1",
-            **fields,
-        }
-        response = client.post("/api/v1/citizens", json=body)
-        assert response.status_code == 201, response.json
-        return bearer(response.json["token"]), body["id_number"], response.json
 
-    return make
+@pytest.fixture
+def citizen(app: Flask, client: FlaskClient):
+    """``citizen(**fields)`` registers and verifies someone; see ``register_verified``."""
+    return lambda **fields: register_verified(app, client, **fields)
 
 
 def now() -> datetime:

@@ -11,6 +11,9 @@ Callers:
 
 * ``anonymous``: no ``Authorization`` header;
 * ``revoked``: a secret of a role the route admits, revoked (``revoked_at`` set);
+* ``unverified``: a registration made with the first citizen's ID number after they
+  verified (someone who knows it): it reaches the verification routes only, and 403
+  ``unverified`` everywhere else;
 * one caller per role, officials of region ``r1`` (where the world's data lives);
 * ``official_r2``: an official of another region, for every route;
 * ``other_citizen``: a second citizen using the first one's ids (tokens, records),
@@ -32,7 +35,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import bearer, settle_scans, unique_id_number
+from conftest import (
+    bearer,
+    register_unverified,
+    register_verified,
+    settle_scans,
+    unique_id_number,
+)
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -40,14 +49,15 @@ from backend.auth import issue_credential
 from backend.extensions import db
 from backend.models import Role
 
-ROLES = ("citizen", "official", "data_provider", "checkpoint_device", "credit_authority", "admin")
+ROLES = ("citizen", "official", "data_provider", "checkpoint_device", "credit_authority", "admin",
+         "registrar")
 # Refused callers first, allowed ones last: a call that changes state (publish, delete,
 # decide) then cannot change the answer another caller gets.
-CALLERS = ("anonymous", "revoked", "other_citizen", "official_r2", *ROLES)
+CALLERS = ("anonymous", "revoked", "unverified", "other_citizen", "official_r2", *ROLES)
 SKIPPED_RULES = ("/static/", "/api/v1/openapi.json")
 QR = "/api/v1/me/tokens/<string:jti>/qr.<any(png, svg):fmt>"
 
-CITIZEN, OFFICIAL, PROVIDER, DEVICE, AUTHORITY, ADMIN = ROLES
+CITIZEN, OFFICIAL, PROVIDER, DEVICE, AUTHORITY, ADMIN, REGISTRAR = ROLES
 
 
 def public(status: int) -> dict[str, int]:
@@ -61,7 +71,7 @@ def only(*allowed: str, ok: int = 200, **cases: int) -> dict[str, int]:
     ``official_r2`` gets what officials get unless ``cases`` says otherwise;
     ``cases`` also adds ``other_citizen`` where the route takes a citizen's ids.
     """
-    row = {"anonymous": 401, "revoked": 401}
+    row = {"anonymous": 401, "revoked": 401, "unverified": 403}
     row.update({role: ok if role in allowed else 403 for role in ROLES})
     row["official_r2"] = row[OFFICIAL]
     row.update(cases)
@@ -80,6 +90,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/.well-known/jwks.json"): public(200),
     # Citizens: only themselves, never someone else's token, record or restriction.
     ("POST", "/api/v1/citizens"): public(201),
+    # Identity verification: the only routes an unverified registration reaches.
+    ("POST", "/api/v1/me/verification"): only(CITIZEN, ok=202, unverified=202),
+    ("POST", "/api/v1/me/verification/confirm"): only(CITIZEN, unverified=422),
+    ("POST", "/api/v1/registrar/verifications"): only(REGISTRAR, ok=201),
     ("POST", "/api/v1/me/questionnaires"): only(CITIZEN, ok=201),
     ("GET", "/api/v1/me/code"): only(CITIZEN, other_citizen=200),
     ("POST", "/api/v1/me/tokens"): only(CITIZEN, ok=201),
@@ -142,6 +156,8 @@ class World:
     callers: dict[str, dict[str, str]] = field(default_factory=dict)
     revoked: dict[str, dict[str, str]] = field(default_factory=dict)
     holder_id_number: str = ""
+    pending_registration: int = 0  # a registration waiting at a counter
+    pending_id_number: str = ""
     holder_subject: str = ""
     lead_subject: str = ""
     holder_record: str = ""  # "source/ref" of the close-contact record behind the red code
@@ -171,11 +187,6 @@ def _credential(app: Flask, role: Role, *, revoked: bool = False, region: str = 
     return bearer(secret)
 
 
-def _register(client: FlaskClient, region: str = "r1") -> tuple[dict[str, str], str, dict]:
-    id_number = unique_id_number()
-    body = _ok(client.post("/api/v1/citizens", json={
-        "name": "张三", "id_number": id_number, "phone": "13800138000", "region": region}), 201)
-    return bearer(body["token"]), id_number, body
 
 
 def _restriction_body(id_number: str) -> dict:
@@ -204,8 +215,13 @@ def build_world(app: Flask, client: FlaskClient) -> World:
         AUTHORITY: _credential(app, Role.CREDIT_AUTHORITY),
         ADMIN: _credential(app, Role.ADMIN),
     }
-    holder, w.holder_id_number, holder_body = _register(client)
-    other, _, other_body = _register(client)
+    holder, w.holder_id_number, holder_body = register_verified(app, client)
+    other, _, other_body = register_verified(app, client)
+    w.callers[REGISTRAR] = _credential(app, Role.REGISTRAR)
+    w.callers["unverified"] = register_unverified(
+        client, id_number=w.holder_id_number, name="Squatter", phone="13999999999")[0]
+    _, w.pending_id_number, pending = register_unverified(client)
+    w.pending_registration = pending["citizen_id"]
     w.holder_subject, w.lead_subject = holder_body["subject"], other_body["subject"]
     w.callers[CITIZEN], w.callers["other_citizen"] = holder, other
 
@@ -322,6 +338,12 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("GET", "/metrics"): _fixed("/metrics"),
     ("GET", "/.well-known/jwks.json"): _fixed("/.well-known/jwks.json"),
     ("POST", "/api/v1/citizens"): _register_call,
+    ("POST", "/api/v1/me/verification"): _fixed("/api/v1/me/verification", {"method": "sms"}),
+    ("POST", "/api/v1/me/verification/confirm"):
+        _fixed("/api/v1/me/verification/confirm", {"code": "000000"}),
+    ("POST", "/api/v1/registrar/verifications"):
+        lambda w, c: Call("/api/v1/registrar/verifications", {
+            "citizen_id": w.pending_registration, "id_number": w.pending_id_number}),
     ("POST", "/api/v1/me/questionnaires"): _fixed("/api/v1/me/questionnaires", {
         "temperature_c": 36.6, "symptoms": [], "travel": []}),
     ("GET", "/api/v1/me/code"): _fixed("/api/v1/me/code"),
@@ -438,6 +460,7 @@ OTHER_CITIZEN_SEES_NOTHING: dict[tuple[str, str], Callable[[Any, World], list[st
 LEAK_CHECKS = (
     ("official_r2", OFFICIAL, OTHER_REGION_SEES_NOTHING),
     ("other_citizen", CITIZEN, OTHER_CITIZEN_SEES_NOTHING),
+    ("unverified", CITIZEN, OTHER_CITIZEN_SEES_NOTHING),
 )
 
 

@@ -76,10 +76,7 @@ def test_an_evaluation_gives_up_on_a_held_code_with_a_503(quick_lock_app):
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         pytest.skip("SQLite has no row locks")
     client = app.test_client()
-    registered = client.post("/api/v1/citizens", json={
-        "name": "张三", "id_number": conftest.unique_id_number(), "phone": "13800138000",
-        "region": "r1"}).json
-    holder = {"Authorization": f"Bearer {registered['token']}"}
+    holder, _, registered = conftest.register_verified(app, client)
     with app.app_context():
         engine = db.engines[None]
     publish_like = engine.connect()

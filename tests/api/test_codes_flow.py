@@ -212,10 +212,13 @@ def test_id_number_is_never_stored_or_shown(client, citizen, app):
     assert id_number[-4:] in str(rows)  # the tail lets the holder recognise it
 
 
-def test_a_second_registration_of_the_same_id_number_is_409(client, citizen, app):
+def test_a_second_registration_of_the_same_id_number_sees_nothing(client, citizen, app):
+    """201 like any registration (no enumeration), but unverified: no code, no person."""
     _, id_number, _ = citizen()
     response = client.post("/api/v1/citizens", json={
         "name": "Other", "id_number": id_number.lower(), "phone": "13900000000", "region": "r1"})
-    assert response.status_code == 409
-    assert "id_number" in response.json["error"]["fields"]
+    assert response.status_code == 201
+    second = {"Authorization": f"Bearer {response.json['token']}"}
+    refused = client.get("/api/v1/me/code", headers=second)
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "unverified"
     assert table_count(app, "citizens") == 1

@@ -38,7 +38,7 @@ def test_registration_is_limited_per_address(limited_app):
 
 def test_token_issuance_is_limited_per_credential(limited_app):
     client = limited_app.test_client()
-    holders = [{"Authorization": f"Bearer {_register(client).json['token']}"} for _ in range(2)]
+    holders = [conftest.register_verified(limited_app, client)[0] for _ in range(2)]
     answers = [client.post("/api/v1/me/tokens", headers=holders[0], json={}) for _ in range(3)]
     assert [a.status_code for a in answers] == [201, 201, 429]
     assert answers[2].json["error"]["code"] == "too_many_requests"
@@ -49,7 +49,7 @@ def test_token_issuance_is_limited_per_credential(limited_app):
 def test_questionnaires_are_limited_per_credential_and_a_refused_one_is_not_stored(
         limited_app):
     client = limited_app.test_client()
-    holders = [{"Authorization": f"Bearer {_register(client).json['token']}"} for _ in range(2)]
+    holders = [conftest.register_verified(limited_app, client)[0] for _ in range(2)]
     report = {"temperature_c": 38.5, "symptoms": ["cough"]}
     answers = [client.post("/api/v1/me/questionnaires", headers=holders[0], json=report)
                for _ in range(3)]
@@ -75,7 +75,7 @@ def test_guessing_does_not_lock_out_a_good_credential_at_the_same_address(limite
     """Failures are counted where they happen: a holder behind the same address (a
     carrier's NAT) keeps working while a guesser there is refused."""
     client = limited_app.test_client()
-    holder = {"Authorization": f"Bearer {_register(client).json['token']}"}
+    holder = conftest.register_verified(limited_app, client)[0]
     bad = {"Authorization": "Bearer hc_guess"}
     assert [client.get("/api/v1/me/code", headers=bad).status_code
             for _ in range(4)] == [401, 401, 401, 429]
@@ -180,7 +180,7 @@ def test_scans_are_limited_per_device_inside_the_scan_script(limited_app):
     device = client.post(f"/api/v1/checkpoints/{created['checkpoint_id']}/devices",
                          headers=official, json={}).json
     gate = {"Authorization": f"Bearer {device['token']}"}
-    holder = {"Authorization": f"Bearer {_register(client).json['token']}"}
+    holder = conftest.register_verified(limited_app, client)[0]
     token = client.post("/api/v1/me/tokens", headers=holder, json={}).json["token"]
     answers = [client.post("/api/v1/scans", headers=gate, json={"token": token})
                for _ in range(3)]

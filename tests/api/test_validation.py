@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from backend.identity import with_check_digit
 from backend.models import Role
 
-TABLES = ("citizens", "questionnaires", "questionnaire_travel", "gov_records", "area_risk_levels")
+TABLES = ("citizens", "enrolments", "questionnaires", "questionnaire_travel", "gov_records",
+          "area_risk_levels")
 MISSING = object()  # a change that removes the key
 WRONG = {"string": "x", "number": 7, "bool": True, "null": None, "list": ["x"], "object": {"x": 1}}
 _refs = iter(range(1, 10**9))
@@ -123,7 +124,7 @@ def area() -> dict:
 
 # name: (method, url, role, valid body, status when accepted, table that grows)
 ROUTES = {
-    "register": ("post", "/api/v1/citizens", None, registration, 201, "citizens"),
+    "register": ("post", "/api/v1/citizens", None, registration, 201, "enrolments"),
     "questionnaire": ("post", "/api/v1/me/questionnaires", Role.CITIZEN, questionnaire, 201,
                       "questionnaires"),
     "token": ("post", "/api/v1/me/tokens", Role.CITIZEN, lambda: {"scope": "air"}, 201, None),

@@ -9,13 +9,16 @@ page at 360 px and at desktop width go to artifacts/screenshots/.
 from __future__ import annotations
 
 import re
+import secrets
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from backend.extensions import db
 from backend.models import CheckIn, Role, ScanReceipt
+from backend.notifier import read_outbox
 
 from .browser_support import (
     checkpoint_device,
@@ -51,11 +54,19 @@ def qr_from_screen(b) -> tuple[str, str]:
 # -- the citizen's page ---------------------------------------------------------------------
 
 def test_citizen_registers_reports_shows_green_qr_then_turns_red(browser, live_server, client,
-                                                                  provider):
+                                                                  provider, app):
     b = browser(mobile=True)
-    b.allowed_statuses = {422}  # the wrong answers below are refused by the service
+    # The wrong answers below are refused by the service, and an unverified registration
+    # is answered 403 until it is verified.
+    b.allowed_statuses = {403, 422}
     b.open("/")
     id_number = new_id_number()
+    phone = "139" + f"{secrets.randbelow(10**8):08d}"
+    answer = client.post("/api/v1/gov/records", headers=provider, json={"records": [{
+        "kind": "identity", "id_number": id_number, "source": "police",
+        "ref": f"ID-{secrets.token_hex(4)}", "occurred_at": "2026-01-01T00:00:00+00:00",
+        "detail": {"phone": phone}}]})
+    assert answer.json["accepted"] == 1, answer.json
     b.fill("#reg-name", "张三")
     b.fill("#reg-id", id_number)
     b.fill("#reg-phone", "138-0013")
@@ -63,8 +74,21 @@ def test_citizen_registers_reports_shows_green_qr_then_turns_red(browser, live_s
     b.click("#register-form button[type=submit]")
     # The service's own message, next to the field it names.
     b.text_has('#register-form [data-field="phone"] .field-error', "6-15 digits")
-    b.fill("#reg-phone", "13800138000")
+    b.fill("#reg-phone", phone)
     b.click("#register-form button[type=submit]")
+    # Identity before data: nothing is shown until the phone on record gets a code.
+    b.visible("#verify")
+    assert b.find("#app").is_displayed() is False
+    assert b.find("#verify-number").text.isdigit()
+    b.fill("#verify-code", "12")
+    b.click("#verify-form button[type=submit]")
+    b.text_has('#verify-form [data-field="code"] .field-error', "6 digits")
+    b.click("#verify-sms")
+    b.text_has("#verify-status", "code is on its way")
+    sent = [m for m in read_outbox(Path(app.instance_path) / "outbox.jsonl") if m["to"] == phone]
+    code = next(w.rstrip(".") for w in sent[-1]["body"].split() if w.rstrip(".").isdigit())
+    b.fill("#verify-code", code)
+    b.click("#verify-form button[type=submit]")
     b.visible("#app")
     secret = b.find("#secret-value").text
     assert secret.startswith("hc_")

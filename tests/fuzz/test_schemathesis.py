@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import _clean_tables, bearer, unique_id_number
+from conftest import _clean_tables, bearer, register_verified, unique_id_number
 from flask import Flask, got_request_exception
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -207,15 +207,13 @@ def _build_world(app: Flask) -> World:
     client = app.test_client()
     secrets = {}
     with app.app_context():
-        for role in (Role.OFFICIAL, Role.DATA_PROVIDER, Role.CREDIT_AUTHORITY, Role.ADMIN):
+        for role in (Role.OFFICIAL, Role.DATA_PROVIDER, Role.CREDIT_AUTHORITY, Role.ADMIN,
+                     Role.REGISTRAR):
             _, secret = issue_credential(role, region="r1", name=f"fuzz {role.value}")
             secrets[role.value] = bearer(secret)
         db.session.commit()
     official = secrets["official"]
-    id_number = unique_id_number()
-    citizen = _ok(client.post("/api/v1/citizens", json={
-        "name": "王小明", "id_number": id_number, "phone": "13800138000", "region": "r1"}), 201)
-    secrets["citizen"] = bearer(citizen["token"])
+    secrets["citizen"], id_number, citizen = register_verified(app, client, name="王小明")
     checkpoint_id = _ok(client.post("/api/v1/checkpoints", headers=official, json={
         "name": "Station", "category": "rail", "region": "r1", "admits": ["green"]}),
         201)["checkpoint_id"]

@@ -25,7 +25,8 @@ def live_server(app):
 
 def test_demo_flow_over_http(live_server, operator):
     secret = operator(Role.DATA_PROVIDER)["Authorization"].split()[1]
+    registrar = operator(Role.REGISTRAR, region="demo-city")["Authorization"].split()[1]
     steps: list[str] = []
-    outcome = demo_flow.run(live_server, secret, log=steps.append)
+    outcome = demo_flow.run(live_server, secret, registrar, log=steps.append)
     assert outcome["claims"]["hc"] == "red"
     assert len(steps) == 5

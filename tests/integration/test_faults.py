@@ -41,7 +41,7 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
-from conftest import unique_id_number
+from conftest import register_verified
 from faults_support import PostgresCluster, RedisServer, postgres_bindir, redis_binary
 from flask_migrate import upgrade
 from sqlalchemy import text
@@ -136,12 +136,9 @@ def service(pg_cluster, redis_server, tmp_path):
         assert device.status_code == 201, device.json
 
         def register() -> SimpleNamespace:
-            body = {"name": "张三", "id_number": unique_id_number(), "phone": "13800138000",
-                    "region": "r1"}
-            made = client.post("/api/v1/citizens", json=body)
-            assert made.status_code == 201, made.json
-            return SimpleNamespace(headers=_bearer(made.json["token"]),
-                                   id_number=body["id_number"], subject=made.json["subject"])
+            headers, id_number, made = register_verified(app, client)
+            return SimpleNamespace(headers=headers, id_number=id_number,
+                                   subject=made["subject"])
 
         def token(holder: SimpleNamespace) -> str:
             made = client.post("/api/v1/me/tokens", headers=holder.headers, json={})

@@ -4,12 +4,11 @@ import { api, ApiError } from '../lib/api.js';
 import { $, clearErrors, showFieldErrors } from '../lib/dom.js';
 import { t } from '../lib/i18n.js';
 import { tabs } from '../lib/page.js';
+import * as store from '../lib/store.js';
 
 function formError(form, err) {
   if (err instanceof ApiError && Object.keys(err.fields).length) {
     showFieldErrors(form, err.fields);
-  } else if (err instanceof ApiError && err.status === 409) {
-    showFieldErrors(form, { id_number: [t('auth.alreadyRegistered')] });
   } else {
     showFieldErrors(form, { _form: [err instanceof ApiError ? err.message : t('error.offline')] });
   }
@@ -36,6 +35,7 @@ export function setupAuth(onSignedIn) {
     try {
       const answer = await api('/api/v1/citizens', { method: 'POST', body });
       register.reset();
+      store.save('citizen.registration', String(answer.citizen_id));
       onSignedIn(answer.token, { fresh: true });
     } catch (err) {
       formError(register, err);
@@ -58,7 +58,10 @@ export function setupAuth(onSignedIn) {
       signin.reset();
       onSignedIn(secret, { fresh: false });
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      if (err instanceof ApiError && err.status === 403 && err.code === 'unverified') {
+        signin.reset();
+        onSignedIn(secret, { fresh: false }); // known, not yet verified: the next step says how
+      } else if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
         showFieldErrors(signin, { secret: [t('auth.secretUnknown')] });
       } else {
         formError(signin, err);

@@ -11,6 +11,7 @@ import { CodeView } from './code.js';
 import { setupReports, showDailyReport } from './forms.js';
 import { MyData } from './mydata.js';
 import { loadNotices } from './notices.js';
+import { needsVerification, setupVerify } from './verify.js';
 
 initPage();
 
@@ -72,12 +73,22 @@ function showAuth(message) {
   }
 }
 
-function enterApp({ fresh }) {
+const showVerify = setupVerify(ctx, () => enterApp({}));
+
+async function enterApp({ fresh }) {
   $('#auth').hidden = true;
-  $('#app').hidden = false;
   $('#sign-out').hidden = false;
-  $('#secret-once').hidden = !fresh;
+  if (fresh !== undefined) $('#secret-once').hidden = !fresh; // undefined: as it is
   if (fresh) $('#secret-value').textContent = ctx.secret;
+  try {
+    await ctx.call('/api/v1/me/code');
+  } catch (err) {
+    if (needsVerification(err)) {
+      showVerify();
+      return;
+    }
+  }
+  $('#app').hidden = false;
   selectTab('why');
   codeView.start();
   loadNotices(ctx);
@@ -88,6 +99,7 @@ function signOut(message) {
   ctx.secret = null;
   store.forget('citizen.secret');
   $('#secret-once').hidden = true;
+  $('#verify').hidden = true;
   replace($('#data-view'));
   showAuth(message);
 }
