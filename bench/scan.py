@@ -189,16 +189,35 @@ def prepare(app, citizens: int, yellow_share: float, devices: int) -> Fleet:
     return Fleet(device_secrets, tokens, yellow, time.perf_counter() - started)
 
 
+def counter(app) -> dict[str, str]:
+    """A registrar's headers: every bench citizen is verified at a service counter."""
+    with app.app_context():
+        _, secret = issue_credential(Role.REGISTRAR, region=REGION, name="bench counter")
+        db.session.commit()
+    return bearer(secret)
+
+
+def register_verified(client, registrar: dict[str, str], body: dict) -> dict[str, str]:
+    """Register ``body`` and verify it as a counter would; the holder's headers."""
+    registered = expect(client.post("/api/v1/citizens", json=body), 201)
+    code = expect(client.post("/api/v1/registrar/verifications", headers=registrar, json={
+        "citizen_id": registered["citizen_id"], "id_number": body["id_number"]}), 201)["code"]
+    holder = bearer(registered["token"])
+    expect(client.post("/api/v1/me/verification/confirm", headers=holder,
+                       json={"code": code}), 200)
+    return holder
+
+
 def register_citizens(job: tuple[range, float]) -> list[tuple[int, str, str]]:
     """Register the citizens numbered ``job[0]``, a share with a fever: (number, token, color)."""
     numbers, yellow_share = job
-    client, tokens = setup_app().test_client(), []
+    app = setup_app()
+    client, tokens, registrar = app.test_client(), [], counter(app)
     for i in numbers:
         serial = i + 1
         id_number = with_check_digit(f"{110000 + serial // 1000:06d}19900101{serial % 1000:03d}")
-        holder = bearer(expect(client.post("/api/v1/citizens", json={
-            "name": "张三", "id_number": id_number, "phone": "13800138000", "region": REGION,
-        }), 201)["token"])
+        holder = register_verified(client, registrar, {
+            "name": "张三", "id_number": id_number, "phone": "13800138000", "region": REGION})
         if int((i + 1) * yellow_share) > int(i * yellow_share):
             expect(client.post("/api/v1/me/questionnaires", headers=holder,
                                json={"temperature_c": 38.6, "symptoms": []}), 201)
