@@ -208,3 +208,23 @@ def publish_ruleset(ruleset_id: int, region: str) -> None:
 
 
 commands += [simulate_ruleset, publish_ruleset]
+
+
+@click.command("outbox")
+@click.option("--to", default=None, help="Only messages to this phone number or address.")
+@click.option("--last", type=click.IntRange(min=1), default=None, help="Only the last N.")
+@with_appcontext
+def outbox(to: str | None, last: int | None) -> None:
+    """Print what the notifier wrote to the outbox (embedded default), one JSON object a line."""
+    from .notifier import read_outbox
+
+    messages = read_outbox(current_app.config["NOTIFY_OUTBOX_PATH"])
+    if to is not None:
+        messages = [m for m in messages if m.get("to") == to]
+    if last is not None:
+        messages = messages[-last:]
+    for message in messages:
+        click.echo(json.dumps(message, ensure_ascii=False))
+
+
+commands.append(outbox)

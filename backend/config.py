@@ -7,6 +7,7 @@ Redis stand-in under ``instance/``; production sets the URLs below.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 
@@ -33,6 +34,17 @@ def _limiter_storage(redis_url: str) -> str:
     if redis_url.startswith("unix://"):
         return "redis+" + redis_url
     return redis_url
+
+
+class ConfigError(RuntimeError):
+    """A setting that would make the service unsafe or broken: the app refuses to start."""
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() not in ("0", "false", "no", "off")
 
 
 class Config:
@@ -101,6 +113,22 @@ class Config:
         self.CODE_HISTORY_RETENTION_DAYS = _env_int("CODE_HISTORY_RETENTION_DAYS", 28)
         self.APPEAL_DEADLINE_DAYS = _env_int("APPEAL_DEADLINE_DAYS", 3)
         self.TESTING = False
+        # "production" refuses settings that only suit a laptop (messages to the outbox).
+        self.APP_ENV = os.environ.get("APP_ENV", "development")
+
+        # The notifier (backend/notifier): each channel goes to its configured transport,
+        # else to the outbox file that `flask outbox` prints.
+        self.NOTIFY_OUTBOX_PATH = os.environ.get("NOTIFY_OUTBOX_PATH") or str(inst / "outbox.jsonl")
+        self.NOTIFY_TIMEOUT_SECONDS = _env_int("NOTIFY_TIMEOUT_SECONDS", 10)
+        self.NOTIFY_SMTP_HOST = os.environ.get("NOTIFY_SMTP_HOST", "")
+        self.NOTIFY_SMTP_PORT = _env_int("NOTIFY_SMTP_PORT", 587)
+        self.NOTIFY_SMTP_FROM = os.environ.get("NOTIFY_SMTP_FROM", "")
+        self.NOTIFY_SMTP_USER = os.environ.get("NOTIFY_SMTP_USER", "")
+        self.NOTIFY_SMTP_PASSWORD = os.environ.get("NOTIFY_SMTP_PASSWORD", "")
+        self.NOTIFY_SMTP_STARTTLS = _env_flag("NOTIFY_SMTP_STARTTLS", True)
+        self.NOTIFY_SMS_EMAIL_DOMAIN = os.environ.get("NOTIFY_SMS_EMAIL_DOMAIN", "")
+        self.NOTIFY_SMS_WEBHOOK_URL = os.environ.get("NOTIFY_SMS_WEBHOOK_URL", "")
+        self.NOTIFY_SMS_WEBHOOK_TOKEN = os.environ.get("NOTIFY_SMS_WEBHOOK_TOKEN", "")
 
         # Rate limits (Flask-Limiter syntax); counters live in Redis when it is configured.
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") not in ("0", "false")
@@ -152,3 +180,11 @@ class TestConfig(Config):
         self.TESTING = True
         # Tests register hundreds of people from one address; the limit tests opt in.
         self.RATELIMIT_ENABLED = False
+        # Messages go to an outbox, whatever the environment says: a test never sends
+        # anything anywhere (the notifier's own tests set transports). One outbox per
+        # config, since a test session shares one instance folder among its apps.
+        self.NOTIFY_OUTBOX_PATH = str(
+            Path(self.INSTANCE_PATH) / f"outbox-{secrets.token_hex(6)}.jsonl")
+        self.NOTIFY_SMTP_HOST = ""
+        self.NOTIFY_SMS_EMAIL_DOMAIN = ""
+        self.NOTIFY_SMS_WEBHOOK_URL = ""

@@ -1,4 +1,5 @@
-"""Prometheus metrics: scans by decision and reason, imports, evaluations, request latency.
+"""Prometheus metrics: scans by decision and reason, imports, evaluations, request latency,
+notifications sent.
 
 Collectors are module-level (they hold numbers, not connections). Under gunicorn set
 PROMETHEUS_MULTIPROC_DIR so that /metrics adds up every worker.
@@ -31,6 +32,9 @@ REQUEST_SECONDS = Histogram("hc_request_seconds", "Request latency",
                             ["method", "endpoint", "status"],
                             buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
 DEGRADED = Counter("hc_degraded_total", "Requests served in a degraded mode", ["dependency"])
+NOTIFICATIONS = Counter("hc_notifications_total",
+                        "Notifier sends by channel, transport and outcome",
+                        ["channel", "transport", "outcome"])
 _SCAN_COUNTERS: dict[tuple[str, str], object] = {}
 
 
@@ -41,6 +45,11 @@ def count_scan(decision: str, reason: str) -> None:
     if counter is None:
         counter = _SCAN_COUNTERS[(decision, reason)] = SCANS.labels(decision, reason)
     counter.inc()
+
+
+def count_notification(channel: str, transport: str, outcome: str) -> None:
+    """One message handed over (``outcome="sent"``) or not (``"failed"``)."""
+    NOTIFICATIONS.labels(channel, transport, outcome).inc()
 
 
 def _registry() -> CollectorRegistry:

@@ -13,7 +13,7 @@ from ..auth import DeviceCredentialCache
 from ..health import note_degraded
 from ..identity import IdentityKeys
 from ..keys import KeyRing, create_file_once
-from ..notifier import Notifier
+from ..notifier import Notifier, build_notifier
 from .checkpoints import PolicyCache
 from .codes import publish_changes
 from .scans import LocalKeys, ScanContext
@@ -52,11 +52,8 @@ def init_services(app: Flask) -> None:
     app.extensions["local_keys"] = LocalKeys(app.extensions["keyring"], app.config["ISSUER_ID"])
     app.extensions["trusted_keys"] = TrustedKeys(app.extensions["local_keys"],
                                                  app.config["TRUST_CACHE_SECONDS"])
-    app.extensions["notifier"] = Notifier(Path(app.instance_path) / "outbox.jsonl")
-
-
-def notifier() -> Notifier:
-    return current_app.extensions["notifier"]
+    # Built here so that a production app with nowhere to send codes refuses to start.
+    app.extensions["notifier"] = build_notifier(app.config)
 
 
 def keyring() -> KeyRing:
@@ -69,6 +66,11 @@ def identity_keys() -> IdentityKeys:
         keys = IdentityKeys(_pseudonym_key(current_app))
         current_app.extensions["identity_keys"] = keys
     return keys
+
+
+def notifier() -> Notifier:
+    """The app's one notifier: ``context.notifier().send(Message(...))``."""
+    return current_app.extensions["notifier"]
 
 
 def settings() -> Settings:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -85,7 +84,7 @@ def test_citizen_registers_reports_shows_green_qr_then_turns_red(browser, live_s
     b.text_has('#verify-form [data-field="code"] .field-error', "6 digits")
     b.click("#verify-sms")
     b.text_has("#verify-status", "code is on its way")
-    sent = [m for m in read_outbox(Path(app.instance_path) / "outbox.jsonl") if m["to"] == phone]
+    sent = [m for m in read_outbox(app.config["NOTIFY_OUTBOX_PATH"]) if m["to"] == phone]
     code = next(w.rstrip(".") for w in sent[-1]["body"].split() if w.rstrip(".").isdigit())
     b.fill("#verify-code", code)
     b.click("#verify-form button[type=submit]")

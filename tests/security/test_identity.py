@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from conftest import bearer, register_unverified, unique_id_number
@@ -31,7 +30,7 @@ def new_phone() -> str:
 
 
 def messages_to(app, phone: str) -> list[dict]:
-    return [m for m in read_outbox(Path(app.instance_path) / "outbox.jsonl") if m["to"] == phone]
+    return [m for m in read_outbox(app.config["NOTIFY_OUTBOX_PATH"]) if m["to"] == phone]
 
 
 def one_time_code(message: dict) -> str:
