@@ -9,8 +9,11 @@ Shape (JSON)::
                 "restricted": {"category": "rail", "salt": "...", "tags": ["..."]}},
      "status_cursor": "<opaque; send it back to get only newer deltas>",
      "policy": {"admits": ["green"], "category": "venue", "issuers": null,
-                "required_scope": null},
+                "required_scope": null, "max_lifetime_seconds": 1200},
      "clock_skew_seconds": 5}
+
+``required_scope`` is the gate's category at travel gates (air, rail, hotel): only a
+pass for it is admitted. ``max_lifetime_seconds`` caps ``exp - iat`` of any token.
 
 A gate merges the status deltas of successive downloads into what it keeps.
 """

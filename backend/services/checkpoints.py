@@ -9,16 +9,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from checkpoints.verifier import Policy
+from checkpoints.verifier import RESTRICTABLE, Policy
 
 from ..auth import issue_credential
 from ..exceptions import Forbidden, NotFound
 from ..extensions import db
 from ..models import Checkpoint, Role
 from .audit import Actor, in_actors_region, record
-
-# Transport categories admit only passes for their own category (``scp``), see issue on passes.
-TRAVEL_CATEGORIES = frozenset({"rail", "air", "hotel"})
 
 
 def create_checkpoint(actor: Actor, data: Mapping[str, Any], now: datetime) -> Checkpoint:
@@ -59,20 +56,24 @@ def add_device(actor: Actor, checkpoint_id: int, name: str | None, now: datetime
     return cred.id, secret
 
 
-def policy_of(checkpoint: Checkpoint) -> Policy:
+def policy_of(checkpoint: Checkpoint, max_lifetime_seconds: int | None = None) -> Policy:
+    """A travel gate (air, rail, hotel) admits only passes whose ``scp`` is its category."""
     return Policy(
         admits=frozenset(checkpoint.admits),
         category=checkpoint.category,
         issuers=frozenset(checkpoint.issuers) if checkpoint.issuers is not None else None,
-        required_scope=None,
+        required_scope=checkpoint.category if checkpoint.category in RESTRICTABLE else None,
+        max_lifetime_seconds=max_lifetime_seconds,
     )
 
 
 class PolicyCache:
     """Checkpoint policies kept in memory for a few seconds: the scan path reads no table."""
 
-    def __init__(self, ttl_seconds: float = 30.0) -> None:
+    def __init__(self, ttl_seconds: float = 30.0,
+                 max_lifetime_seconds: int | None = None) -> None:
         self.ttl = ttl_seconds
+        self.max_lifetime_seconds = max_lifetime_seconds
         self._entries: dict[int, tuple[float, Policy, str]] = {}
 
     def get(self, checkpoint_id: int) -> tuple[Policy, str]:
@@ -83,7 +84,7 @@ class PolicyCache:
         checkpoint = db.session.get(Checkpoint, checkpoint_id)
         if checkpoint is None:
             raise NotFound("This device's checkpoint no longer exists.")
-        policy = policy_of(checkpoint)
+        policy = policy_of(checkpoint, self.max_lifetime_seconds)
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[checkpoint_id] = (now + self.ttl, policy, checkpoint.region)

@@ -205,6 +205,7 @@ export const STRINGS = {
   'reason.unknown_key': ['Signed with an unknown key', '签名密钥未知'],
   'reason.code_changed': ['The code changed since it was shown: refresh it', '健康码已变化，请刷新'],
   'reason.restricted': ['Not admitted for this kind of travel', '不允许此类出行'],
+  'reason.pass_required': ['A travel pass for this gate is needed: ask for one on the phone', '此处须出示本类出行的通行码，请在手机上申领'],
   'reason.malformed': ['Not a health code', '不是健康码'],
   'reason.wrong_issuer': ['Issued by an authority not trusted here', '发码机构不受信任'],
   'reason.replayed': ['This code was already used at another checkpoint', '该码已在其他查验点使用'],
