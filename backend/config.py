@@ -94,6 +94,9 @@ class Config:
         if self.MAX_TOKEN_LIFETIME_SECONDS < self.TOKEN_LIFETIME_SECONDS:
             raise ValueError("MAX_TOKEN_LIFETIME_SECONDS must be at least "
                              "TOKEN_LIFETIME_SECONDS, or our own tokens would be refused")
+        # How long the server stands by an offline bundle: uploaded offline scans may
+        # go back no further than the device's last bundle download minus this.
+        self.BUNDLE_VALIDITY_HOURS = _env_int("BUNDLE_VALIDITY_HOURS", 24)
         # "stream": scans go to a Redis stream drained by `flask drain-checkins`;
         # "database": written synchronously (the default without a real Redis).
         self.CHECKIN_SINK = os.environ.get("CHECKIN_SINK") or (

@@ -3,7 +3,14 @@
 from .accounts import Credential, Role
 from .appeals import Appeal, CodeHistory, DataAccess
 from .audit import AuditEntry
-from .checkpoints import CATEGORIES, CheckIn, Checkpoint, RefusalCount, ScanReceipt
+from .checkpoints import (
+    CATEGORIES,
+    CheckIn,
+    Checkpoint,
+    DeviceBundle,
+    RefusalCount,
+    ScanReceipt,
+)
 from .citizens import Citizen, Questionnaire, QuestionnaireTravel
 from .codes import CodeState, RulesetVersion
 from .records import AreaRiskLevel, GovRecord
@@ -19,6 +26,7 @@ __all__ = [
     "CATEGORIES",
     "CheckIn",
     "Checkpoint",
+    "DeviceBundle",
     "RefusalCount",
     "ScanReceipt",
     "Citizen",

@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from checkpoints.verifier import RESTRICTABLE, Policy
 
 from ..auth import issue_credential
 from ..exceptions import Forbidden, NotFound
 from ..extensions import db
-from ..models import Checkpoint, Role
+from ..models import Checkpoint, Role, ScanReceipt
 from .audit import Actor, in_actors_region, record
 
 
@@ -42,6 +42,34 @@ def list_checkpoints(actor: Actor) -> list[Checkpoint]:
     return list(db.session.execute(
         select(Checkpoint).where(Checkpoint.region == actor.region).order_by(Checkpoint.id)
     ).scalars())
+
+
+def checkpoints_overview(actor: Actor) -> list[dict[str, Any]]:
+    """The region's checkpoints with their offline disagreements: scans a gate admitted
+    offline that the server, re-checking them at upload, would have refused."""
+    checkpoints = list_checkpoints(actor)
+    summary: dict[int, dict[str, Any]] = {
+        c.id: {"count": 0, "reasons": {}, "last_received_at": None} for c in checkpoints}
+    ids = list(summary)
+    for i in range(0, len(ids), 500):
+        rows = db.session.execute(
+            select(ScanReceipt.checkpoint_id, ScanReceipt.disagreement, func.count(),
+                   func.max(ScanReceipt.received_at))
+            .where(ScanReceipt.checkpoint_id.in_(ids[i:i + 500]),
+                   ScanReceipt.disagreement.is_not(None))
+            .group_by(ScanReceipt.checkpoint_id, ScanReceipt.disagreement))
+        for checkpoint_id, reason, count, last in rows:
+            entry = summary[checkpoint_id]
+            entry["count"] += count
+            entry["reasons"][reason] = count
+            if entry["last_received_at"] is None or last > entry["last_received_at"]:
+                entry["last_received_at"] = last
+    for entry in summary.values():
+        if entry["last_received_at"] is not None:
+            entry["last_received_at"] = entry["last_received_at"].isoformat()
+    return [{"id": c.id, "name": c.name, "category": c.category, "region": c.region,
+             "admits": c.admits, "issuers": c.issuers, "disagreements": summary[c.id]}
+            for c in checkpoints]
 
 
 def add_device(actor: Actor, checkpoint_id: int, name: str | None, now: datetime

@@ -313,6 +313,7 @@ export const STRINGS = {
   'checkpoints.name': ['Name', '名称'],
   'checkpoints.category': ['Category', '类别'],
   'checkpoints.admits': ['Admits', '准许'],
+  'checkpoints.disagreements': ['Admitted offline, refused on re-check', '离线放行、复核应拒'],
   'checkpoints.devices': ['Devices', '设备'],
   'checkpoints.newDevice': ['New device secret', '生成设备密钥'],
   'checkpoints.new': ['New checkpoint', '新建查验点'],
