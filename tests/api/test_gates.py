@@ -346,8 +346,6 @@ def test_backdating_beyond_the_last_bundle_is_rejected_naming_the_field(app, cli
     holder, _, _ = citizen()
     _, device = gate("venue")
     bundle = client.get("/api/v1/checkpoints/bundle", headers=device).json
-    issued = datetime.fromisoformat(bundle["issued_at"])
-    assert datetime.fromisoformat(bundle["valid_until"]) == issued + timedelta(hours=24)
     token = _token(client, holder)
     now = datetime.now(UTC)
     answer = _upload(client, device,
@@ -360,6 +358,8 @@ def test_backdating_beyond_the_last_bundle_is_rejected_naming_the_field(app, cli
         assert list(rejection["fields"]) == ["scanned_at"]
         assert "last bundle download" in rejection["fields"]["scanned_at"][0]
     assert table_count(app, "scan_receipts") == 1
+    issued = datetime.fromisoformat(bundle["issued_at"])
+    assert datetime.fromisoformat(bundle["valid_until"]) == issued + timedelta(hours=24)
 
 
 def test_the_bound_follows_the_devices_last_bundle(app, client, gate):
