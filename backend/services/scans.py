@@ -280,9 +280,10 @@ def _earliest_scan(device_id: int, now: datetime, bundle_validity: timedelta,
     retention = now - timedelta(days=max_age_days)
     if retention > floor:
         return retention, f"check-ins are kept {max_age_days} days"
-    hours = bundle_validity.total_seconds() / 3600
-    return floor, (f"this device's last bundle download minus the bundle's validity of "
-                   f"{hours:g} hours")
+    hours = f"{bundle_validity.total_seconds() / 3600:g} hours"
+    if downloaded is None:
+        return floor, f"this device has downloaded no bundle: at most {hours} back from now"
+    return floor, f"this device's last bundle download minus the bundle's validity of {hours}"
 
 
 def _changed_before_scan(

@@ -375,3 +375,15 @@ def test_the_bound_follows_the_devices_last_bundle(app, client, gate):
                      ("before-bundle-01", "x.y.z", three_days_ago - timedelta(hours=25), "refuse"))
     assert answer["accepted"] == 1
     assert [r["index"] for r in answer["rejected"]] == [1]
+
+
+def test_a_device_without_a_bundle_may_reach_back_one_validity_from_now(client, gate):
+    _, device = gate("venue")
+    now = datetime.now(UTC)
+    answer = _upload(client, device,
+                     ("no-bundle-23h-01", "x.y.z", now - timedelta(hours=23), "refuse"),
+                     ("no-bundle-25h-01", "x.y.z", now - timedelta(hours=25), "refuse"))
+    assert answer["accepted"] == 1
+    [rejection] = answer["rejected"]
+    assert rejection["index"] == 1
+    assert "downloaded no bundle" in rejection["fields"]["scanned_at"][0]
