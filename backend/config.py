@@ -99,6 +99,16 @@ class Config:
         self.VERIFIER_CLOCK_SKEW_SECONDS = _env_int("VERIFIER_CLOCK_SKEW_SECONDS", 5)
         self.DEVICE_AUTH_CACHE_SECONDS = _env_int("DEVICE_AUTH_CACHE_SECONDS", 30)
         self.POLICY_CACHE_SECONDS = _env_int("POLICY_CACHE_SECONDS", 30)
+        # Gates refuse (``expired``) any token, ours or a trusted issuer's, whose
+        # ``exp - iat`` is longer than this; it must not be below our own lifetime.
+        self.MAX_TOKEN_LIFETIME_SECONDS = _env_int("MAX_TOKEN_LIFETIME_SECONDS",
+                                                   4 * self.TOKEN_LIFETIME_SECONDS)
+        if self.MAX_TOKEN_LIFETIME_SECONDS < self.TOKEN_LIFETIME_SECONDS:
+            raise ValueError("MAX_TOKEN_LIFETIME_SECONDS must be at least "
+                             "TOKEN_LIFETIME_SECONDS, or our own tokens would be refused")
+        # How long the server stands by an offline bundle: uploaded offline scans may
+        # go back no further than the device's last bundle download minus this.
+        self.BUNDLE_VALIDITY_HOURS = _env_int("BUNDLE_VALIDITY_HOURS", 24)
         # "stream": scans go to a Redis stream drained by `flask drain-checkins`;
         # "database": written synchronously (the default without a real Redis).
         self.CHECKIN_SINK = os.environ.get("CHECKIN_SINK") or (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ from datetime import datetime, timedelta
 import jwt
 
 from .keys import SigningKey
+
+# Order of the P-256 group (SEC 2).
+_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 class _CompactJSON(json.JSONEncoder):
@@ -65,4 +69,20 @@ def sign_code_token(
         claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": None},
         json_encoder=_CompactJSON,
     )
-    return SignedToken(token, jti, issued, expires, color, scope)
+    return SignedToken(low_s(token), jti, issued, expires, color, scope)
+
+
+def low_s(token: str) -> str:
+    """The canonical (low-S) form of an ES256 token's signature.
+
+    ECDSA signs with a random nonce, so half of the signatures OpenSSL makes have
+    ``s > n/2``; ``(r, n - s)`` verifies just the same. Gates refuse the high-S form
+    (one token, one spelling), so every token we sign is written low-S.
+    """
+    head, body, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    s = int.from_bytes(raw[32:], "big")
+    if s <= _P256_N // 2:
+        return token
+    twin = raw[:32] + (_P256_N - s).to_bytes(32, "big")
+    return f"{head}.{body}.{base64.urlsafe_b64encode(twin).rstrip(b'=').decode()}"

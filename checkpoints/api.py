@@ -17,9 +17,14 @@ from backend.exceptions import Forbidden, ValidationFailed
 from backend.metrics import count_scan
 from backend.models import Role
 from backend.services import context
-from backend.services.checkpoints import add_device, create_checkpoint, list_checkpoints
+from backend.services.checkpoints import add_device, checkpoints_overview, create_checkpoint
 from backend.services.restrictions import holder_restricted, restricted_tags
-from backend.services.scans import build_bundle, scan_online, upload_offline
+from backend.services.scans import (
+    build_bundle,
+    record_bundle_download,
+    scan_online,
+    upload_offline,
+)
 
 from .schemas import (
     BundleQuerySchema,
@@ -63,7 +68,9 @@ def register(data):
 @requires(Role.OFFICIAL)
 @blp.response(200, CheckpointListSchema)
 def index():
-    return {"checkpoints": list_checkpoints(current_actor())}
+    """The region's checkpoints, each with the offline scans its gates admitted that the
+    server would have refused (counts by reason; nothing about the people)."""
+    return {"checkpoints": checkpoints_overview(current_actor())}
 
 
 @blp.post("/checkpoints/<id:checkpoint_id>/devices")
@@ -136,12 +143,16 @@ def batch(data):
     """Upload scans made offline; ``scan_id`` makes a second upload store nothing twice."""
     checkpoint_id = _device_checkpoint()
     at = now()
+    cfg = current_app.config
     policy, _ = current_app.extensions["policy_cache"].get(checkpoint_id)
     result = upload_offline(
         data["scans"], row_schema=OFFLINE_ROW, checkpoint_id=checkpoint_id, policy=policy,
         keys=context.trusted_keys().keyset(at), now=at,
-        clock_skew_seconds=current_app.config["CLOCK_SKEW_SECONDS"],
-        max_age_days=current_app.config["CHECKIN_RETENTION_DAYS"],
+        clock_skew_seconds=cfg["CLOCK_SKEW_SECONDS"],
+        max_age_days=cfg["CHECKIN_RETENTION_DAYS"],
+        device_id=current_principal().credential_id, local_issuer=cfg["ISSUER_ID"],
+        verifier_skew_seconds=cfg["VERIFIER_CLOCK_SKEW_SECONDS"],
+        bundle_validity=timedelta(hours=cfg["BUNDLE_VALIDITY_HOURS"]),
     )
     return result
 
@@ -162,9 +173,12 @@ def bundle(query):
         salt = secrets.token_urlsafe(12)
         restricted = {"category": policy.category, "salt": salt,
                       "tags": restricted_tags(policy.category, at, salt, cfg["ISSUER_ID"])}
-    return build_bundle(
+    answer = build_bundle(
         keys_by_issuer=context.trusted_keys().jwks_by_issuer(at), policy=policy,
         redis=context.redis(), cursor=cursor, now=at, local_issuer=cfg["ISSUER_ID"],
         token_lifetime=cfg["TOKEN_LIFETIME_SECONDS"],
         clock_skew_seconds=cfg["VERIFIER_CLOCK_SKEW_SECONDS"], restricted=restricted,
     )
+    valid_until = record_bundle_download(current_principal().credential_id, at,
+                                         timedelta(hours=cfg["BUNDLE_VALIDITY_HOURS"]))
+    return {**answer, "valid_until": valid_until.isoformat()}

@@ -9,8 +9,14 @@ Shape (JSON)::
                 "restricted": {"category": "rail", "salt": "...", "tags": ["..."]}},
      "status_cursor": "<opaque; send it back to get only newer deltas>",
      "policy": {"admits": ["green"], "category": "venue", "issuers": null,
-                "required_scope": null},
-     "clock_skew_seconds": 5}
+                "required_scope": null, "max_lifetime_seconds": 1200},
+     "clock_skew_seconds": 5,
+     "valid_until": "2026-11-28T08:00:00+00:00"}
+
+``required_scope`` is the gate's category at travel gates (air, rail, hotel): only a
+pass for it is admitted. ``max_lifetime_seconds`` caps ``exp - iat`` of any token.
+``valid_until`` says how long the server stands by this bundle: scans uploaded later
+are accepted only back to the device's last download minus this validity.
 
 A gate merges the status deltas of successive downloads into what it keeps.
 """

@@ -33,8 +33,20 @@ class CheckpointOutSchema(Schema):
     issuers = fields.List(fields.String(), allow_none=True)
 
 
+class DisagreementsSchema(Schema):
+    count = fields.Integer(metadata={"description": "offline scans the gate admitted that the "
+                                                    "server, re-checking them, would have refused"})
+    reasons = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                          metadata={"description": "how many for each of the server's reasons"})
+    last_received_at = fields.String(allow_none=True)
+
+
+class CheckpointListItemSchema(CheckpointOutSchema):
+    disagreements = fields.Nested(DisagreementsSchema)
+
+
 class CheckpointListSchema(Schema):
-    checkpoints = fields.List(fields.Nested(CheckpointOutSchema))
+    checkpoints = fields.List(fields.Nested(CheckpointListItemSchema))
 
 
 class DeviceSchema(Schema):
@@ -77,6 +89,9 @@ class ScanBatchResultSchema(Schema):
     accepted = fields.Integer()
     duplicates = fields.Integer()
     checkins = fields.Integer()
+    disagreements = fields.Integer(metadata={
+        "description": "scans the gate admitted that the server would have refused at "
+                       "scanned_at: stored, flagged and shown to the checkpoint's officials"})
     rejected = fields.List(fields.Dict())
 
 
@@ -91,3 +106,6 @@ class BundleSchema(Schema):
     status_cursor = fields.String()
     policy = fields.Dict()
     clock_skew_seconds = fields.Integer()
+    valid_until = fields.String(metadata={
+        "description": "offline scans made with this bundle are accepted back to this "
+                       "device's last download minus the bundle's validity"})

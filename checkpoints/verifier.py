@@ -7,7 +7,25 @@ is refused with ``malformed``.
 
 Only ES256 with a ``kid`` known for the token's issuer is accepted; ``alg: none``,
 HMAC and every other algorithm are refused before any key is touched, so a public
-key can never be used as an HMAC secret.
+key can never be used as an HMAC secret. Signatures must be canonical (low-S:
+``s <= n/2``): the high-S twin ``(r, n - s)`` of a valid signature is a second
+encoding of the same token, refused as ``bad_signature`` so that each token has one
+spelling (our own signer always writes the low-S form).
+
+Times: ``iat`` and ``exp`` beyond +-2^53 seconds (or not finite) are ``malformed``;
+a token that claims to live longer than ``Policy.max_lifetime_seconds`` (``exp -
+iat``, any issuer, our own too) is refused as ``expired``: a gate never honours more
+validity than the cap, so a foreign issuer cannot mint near-eternal codes.
+
+Travel gates (category ``air``, ``rail`` or ``hotel``) admit only a travel pass
+whose ``scp`` equals the gate's category; a plain token, or a pass for another
+category, is refused with ``pass_required`` (checked right after expiry, before
+code status, restrictions and color). A foreign issuer's token is treated the
+same way: its pass is admitted only with the matching ``scp``, and then counts as
+restriction-checked by its own issuer, which issues a pass only to holders its
+credit records do not restrict (the lifetime cap bounds how stale that check can
+be); this deployment's restriction list knows only its own holders, and for them the
+online scan and the bundle's restriction tags check again.
 """
 
 from __future__ import annotations
@@ -16,7 +34,6 @@ import base64
 import binascii
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +50,7 @@ RESTRICTABLE = frozenset({"air", "rail", "hotel"})
 COLORS = ("green", "yellow", "red")
 # Order of the P-256 group: valid signature halves lie in [1, n-1].
 _P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_P256_HALF_N = _P256_N // 2  # canonical (low-S) signatures have s <= n/2
 
 ADMIT, REFUSE = "admit", "refuse"
 OK = "ok"
@@ -45,6 +63,7 @@ RESTRICTED = "restricted"
 MALFORMED = "malformed"
 WRONG_ISSUER = "wrong_issuer"
 REPLAYED = "replayed"
+PASS_REQUIRED = "pass_required"  # noqa: S105 (a reason code)
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,16 @@ class Policy:
     category: str = "venue"
     issuers: frozenset[str] | None = None  # None: every trusted issuer
     required_scope: str | None = None  # transport gates admit only passes for their category
+    # Longest ``exp - iat`` admitted from any issuer; None: no cap.
+    max_lifetime_seconds: int | None = None
+
+    @property
+    def scope_needed(self) -> str | None:
+        """The ``scp`` a token must carry here: travel categories need their own pass
+        even if a policy forgot to say so."""
+        if self.required_scope is not None:
+            return self.required_scope
+        return self.category if self.category in RESTRICTABLE else None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Policy:
@@ -91,6 +120,7 @@ class Policy:
             category=data.get("category", "venue"),
             issuers=frozenset(issuers) if issuers is not None else None,
             required_scope=data.get("required_scope"),
+            max_lifetime_seconds=_lifetime_cap(data.get("max_lifetime_seconds")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,7 +129,16 @@ class Policy:
             "category": self.category,
             "issuers": sorted(self.issuers) if self.issuers is not None else None,
             "required_scope": self.required_scope,
+            "max_lifetime_seconds": self.max_lifetime_seconds,
         }
+
+
+def _lifetime_cap(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("policy.max_lifetime_seconds must be a positive integer or null")
+    return value
 
 
 class StatusLookup(Protocol):
@@ -216,12 +255,11 @@ def _json_object(part: str) -> dict | None:
 
 
 def _time_value(value: Any) -> bool:
-    """A NumericDate we can compute with: no bool, NaN, infinity or 400-digit integer."""
-    if isinstance(value, bool):
+    """A NumericDate we can compute with: no bool, NaN, infinity, 400-digit integer or
+    1e300 (beyond 2^53 seconds, some 285 million years, a time is absurd)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    if isinstance(value, int):
-        return -(2**53) < value < 2**53
-    return isinstance(value, float) and math.isfinite(value)
+    return -(2**53) < value < 2**53  # False for NaN and infinities too
 
 
 def verify(
@@ -279,8 +317,11 @@ def verify(
     known = {"color": color, "holder": holder, "issuer": issuer, "subject": subject,
              "jti": jti, "issued_at": float(iat), "scope": scope}
     t = now.timestamp()
-    if exp <= t - clock_skew_seconds or iat > t + clock_skew_seconds:
+    too_long = policy.max_lifetime_seconds is not None and exp - iat > policy.max_lifetime_seconds
+    if exp <= t - clock_skew_seconds or iat > t + clock_skew_seconds or too_long:
         return _refuse(EXPIRED, **known)
+    if policy.scope_needed is not None and scope != policy.scope_needed:
+        return _refuse(PASS_REQUIRED, **known)
     if status is not None:
         changed = status.changed_ms(issuer, subject)
         if (changed is not None and changed > iat * 1000) or status.revoked(issuer, jti):
@@ -288,8 +329,6 @@ def verify(
         if policy.category in RESTRICTABLE and status.restricted(issuer, subject,
                                                                  policy.category):
             return _refuse(RESTRICTED, **known)
-    if policy.required_scope is not None and scope != policy.required_scope:
-        return _refuse(RESTRICTED, **known)
     if color not in policy.admits:
         return _refuse(COLOR_NOT_ADMITTED, **known)
     return ScanDecision(ADMIT, OK, **known)
@@ -303,8 +342,9 @@ def _signature_valid(key: ec.EllipticCurvePublicKey, parts: list[str]) -> bool:
     if len(raw) != 64:
         return False
     r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
-    # An all-zero (or out-of-range) signature is refused before it reaches the library.
-    if not (0 < r < _P256_N and 0 < s < _P256_N):
+    # An all-zero (or out-of-range) signature is refused before it reaches the library,
+    # and so is the high-S twin (r, n - s) of a valid one: one token, one spelling.
+    if not (0 < r < _P256_N and 0 < s <= _P256_HALF_N):
         return False
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
     try:

@@ -3,7 +3,14 @@
 from .accounts import Credential, Role
 from .appeals import Appeal, CodeHistory, DataAccess
 from .audit import AuditEntry
-from .checkpoints import CATEGORIES, CheckIn, Checkpoint, RefusalCount, ScanReceipt
+from .checkpoints import (
+    CATEGORIES,
+    CheckIn,
+    Checkpoint,
+    DeviceBundle,
+    RefusalCount,
+    ScanReceipt,
+)
 from .citizens import Citizen, Questionnaire, QuestionnaireTravel
 from .codes import CodeState, RulesetVersion
 from .enrolments import Enrolment, VerificationCode
@@ -20,6 +27,7 @@ __all__ = [
     "CATEGORIES",
     "CheckIn",
     "Checkpoint",
+    "DeviceBundle",
     "RefusalCount",
     "ScanReceipt",
     "Citizen",

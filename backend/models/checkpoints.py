@@ -43,16 +43,34 @@ class CheckIn(db.Model):
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     offline: Mapped[bool] = mapped_column(default=False)
+    # An offline scan the gate admitted that the server, re-checking it at scanned_at,
+    # would have refused: the server's reason (``expired``, ``code_changed``, ...).
+    disagreement: Mapped[str | None] = mapped_column(String(32))
 
 
 class ScanReceipt(db.Model):
     """That an offline scan id was received, so a second upload stores nothing twice."""
 
     __tablename__ = "scan_receipts"
+    __table_args__ = (Index("ix_scan_receipts_checkpoint_disagreement", "checkpoint_id",
+                            "disagreement"),)
 
     scan_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # As on CheckIn; also set for a scan admitted offline that cannot be stored as a
+    # check-in at all (a token the server cannot verify names nobody).
+    disagreement: Mapped[str | None] = mapped_column(String(32))
+
+
+class DeviceBundle(db.Model):
+    """When a checkpoint device last downloaded its offline bundle: uploads of scans
+    older than that minus the bundle's validity are refused (no backdating)."""
+
+    __tablename__ = "device_bundles"
+
+    credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id"), primary_key=True)
+    downloaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class RefusalCount(db.Model):

@@ -46,7 +46,7 @@ def _insert(model):
 
 
 CHECKIN_COLUMNS = ("scan_id", "checkpoint_id", "issuer", "subject", "scanned_at",
-                   "received_at", "offline")
+                   "received_at", "offline", "disagreement")
 
 
 def _unnest_checkins():
@@ -93,10 +93,11 @@ def add_refusals(counts: Mapping[RefusalKey, int]) -> None:
 
 
 def checkin_row(scan_id: str, checkpoint_id: int, issuer: str, subject: str,
-                scanned_at: datetime, received_at: datetime, offline: bool = False) -> dict:
+                scanned_at: datetime, received_at: datetime, offline: bool = False,
+                disagreement: str | None = None) -> dict:
     return {"scan_id": scan_id, "checkpoint_id": checkpoint_id, "issuer": issuer,
             "subject": subject, "scanned_at": scanned_at, "received_at": received_at,
-            "offline": offline}
+            "offline": offline, "disagreement": disagreement}
 
 
 def ensure_group(redis) -> None:

@@ -7,18 +7,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from checkpoints.verifier import Policy
+from checkpoints.verifier import RESTRICTABLE, Policy
 
 from ..auth import issue_credential
 from ..exceptions import Forbidden, NotFound
 from ..extensions import db
-from ..models import Checkpoint, Role
+from ..models import Checkpoint, Role, ScanReceipt
 from .audit import Actor, in_actors_region, record
-
-# Transport categories admit only passes for their own category (``scp``), see issue on passes.
-TRAVEL_CATEGORIES = frozenset({"rail", "air", "hotel"})
 
 
 def create_checkpoint(actor: Actor, data: Mapping[str, Any], now: datetime) -> Checkpoint:
@@ -47,6 +44,34 @@ def list_checkpoints(actor: Actor) -> list[Checkpoint]:
     ).scalars())
 
 
+def checkpoints_overview(actor: Actor) -> list[dict[str, Any]]:
+    """The region's checkpoints with their offline disagreements: scans a gate admitted
+    offline that the server, re-checking them at upload, would have refused."""
+    checkpoints = list_checkpoints(actor)
+    summary: dict[int, dict[str, Any]] = {
+        c.id: {"count": 0, "reasons": {}, "last_received_at": None} for c in checkpoints}
+    ids = list(summary)
+    for i in range(0, len(ids), 500):
+        rows = db.session.execute(
+            select(ScanReceipt.checkpoint_id, ScanReceipt.disagreement, func.count(),
+                   func.max(ScanReceipt.received_at))
+            .where(ScanReceipt.checkpoint_id.in_(ids[i:i + 500]),
+                   ScanReceipt.disagreement.is_not(None))
+            .group_by(ScanReceipt.checkpoint_id, ScanReceipt.disagreement))
+        for checkpoint_id, reason, count, last in rows:
+            entry = summary[checkpoint_id]
+            entry["count"] += count
+            entry["reasons"][reason] = count
+            if entry["last_received_at"] is None or last > entry["last_received_at"]:
+                entry["last_received_at"] = last
+    for entry in summary.values():
+        if entry["last_received_at"] is not None:
+            entry["last_received_at"] = entry["last_received_at"].isoformat()
+    return [{"id": c.id, "name": c.name, "category": c.category, "region": c.region,
+             "admits": c.admits, "issuers": c.issuers, "disagreements": summary[c.id]}
+            for c in checkpoints]
+
+
 def add_device(actor: Actor, checkpoint_id: int, name: str | None, now: datetime
                ) -> tuple[int, str]:
     checkpoint = get_checkpoint(actor, checkpoint_id)
@@ -59,20 +84,24 @@ def add_device(actor: Actor, checkpoint_id: int, name: str | None, now: datetime
     return cred.id, secret
 
 
-def policy_of(checkpoint: Checkpoint) -> Policy:
+def policy_of(checkpoint: Checkpoint, max_lifetime_seconds: int | None = None) -> Policy:
+    """A travel gate (air, rail, hotel) admits only passes whose ``scp`` is its category."""
     return Policy(
         admits=frozenset(checkpoint.admits),
         category=checkpoint.category,
         issuers=frozenset(checkpoint.issuers) if checkpoint.issuers is not None else None,
-        required_scope=None,
+        required_scope=checkpoint.category if checkpoint.category in RESTRICTABLE else None,
+        max_lifetime_seconds=max_lifetime_seconds,
     )
 
 
 class PolicyCache:
     """Checkpoint policies kept in memory for a few seconds: the scan path reads no table."""
 
-    def __init__(self, ttl_seconds: float = 30.0) -> None:
+    def __init__(self, ttl_seconds: float = 30.0,
+                 max_lifetime_seconds: int | None = None) -> None:
         self.ttl = ttl_seconds
+        self.max_lifetime_seconds = max_lifetime_seconds
         self._entries: dict[int, tuple[float, Policy, str]] = {}
 
     def get(self, checkpoint_id: int) -> tuple[Policy, str]:
@@ -83,7 +112,7 @@ class PolicyCache:
         checkpoint = db.session.get(Checkpoint, checkpoint_id)
         if checkpoint is None:
             raise NotFound("This device's checkpoint no longer exists.")
-        policy = policy_of(checkpoint)
+        policy = policy_of(checkpoint, self.max_lifetime_seconds)
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[checkpoint_id] = (now + self.ttl, policy, checkpoint.region)

@@ -226,3 +226,18 @@ def changed_ms_in_database(subject: str) -> int | None:
         .where(Citizen.subject == subject)
     ).scalar_one_or_none()
     return None if changed is None else int(changed.timestamp() * 1000)
+
+
+def code_changes_in_database(subjects: Sequence[str], since: datetime) -> dict[str, list[int]]:
+    """When each subject's code changed (ms since the epoch) after ``since``, from the
+    code history: what the server knew at any moment since then (offline uploads)."""
+    found: dict[str, list[int]] = defaultdict(list)
+    unique = sorted(set(subjects))
+    for i in range(0, len(unique), 500):
+        rows = db.session.execute(
+            select(Citizen.subject, CodeHistory.changed_at)
+            .join(CodeHistory, CodeHistory.citizen_id == Citizen.id)
+            .where(Citizen.subject.in_(unique[i:i + 500]), CodeHistory.changed_at > since))
+        for subject, changed_at in rows:
+            found[subject].append(int(changed_at.timestamp() * 1000))
+    return found

@@ -48,7 +48,8 @@ def init_services(app: Flask) -> None:
     app.extensions["identity_keys"] = None
     app.extensions["ruleset_cache"] = {}
     app.extensions["device_cache"] = DeviceCredentialCache(app.config["DEVICE_AUTH_CACHE_SECONDS"])
-    app.extensions["policy_cache"] = PolicyCache(app.config["POLICY_CACHE_SECONDS"])
+    app.extensions["policy_cache"] = PolicyCache(app.config["POLICY_CACHE_SECONDS"],
+                                                 app.config["MAX_TOKEN_LIFETIME_SECONDS"])
     app.extensions["local_keys"] = LocalKeys(app.extensions["keyring"], app.config["ISSUER_ID"])
     app.extensions["trusted_keys"] = TrustedKeys(app.extensions["local_keys"],
                                                  app.config["TRUST_CACHE_SECONDS"])

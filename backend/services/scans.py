@@ -12,26 +12,27 @@ import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from checkpoints.verifier import RESTRICTED, KeySet, Policy, ScanDecision, verify
+from checkpoints.verifier import CODE_CHANGED, RESTRICTED, KeySet, Policy, ScanDecision, verify
 
 from ..exceptions import DomainError
 from ..extensions import db
 from ..keys import KeyRing
-from ..models import ScanReceipt
+from ..models import DeviceBundle, ScanReceipt
 from ..redis_script import PackedScript
-from .checkins import STREAM, add_refusals, checkin_row, insert_checkins
+from .checkins import STREAM, _insert, add_refusals, checkin_row, insert_checkins
 from .codes import (
     CHANGES_KEY,
     CODE_KEY,
     STATUS_READY_KEY,
     changed_ms_in_database,
+    code_changes_in_database,
     republish_recent,
 )
 
@@ -176,19 +177,34 @@ class UploadResult:
     accepted: int = 0
     duplicates: int = 0
     checkins: int = 0
+    disagreements: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
 def upload_offline(
     scans: Sequence[Any], *, row_schema: Schema, checkpoint_id: int, policy: Policy,
     keys: KeySet, now: datetime, clock_skew_seconds: int, max_age_days: int,
+    device_id: int = 0, local_issuer: str | None = None, verifier_skew_seconds: int = 5,
+    bundle_validity: timedelta = timedelta(hours=24),
 ) -> UploadResult:
     """Store scans a gate made offline, each scan id once, in one transaction.
 
-    A scan the gate admitted becomes a check-in when its token verifies at the
-    time it was scanned; anything else is only counted, by the server's reason.
+    Each scan is decided again as the server would have decided it at its
+    ``scanned_at``: signature, keys and policy (travel pass, lifetime cap), the
+    token's own ``exp`` with the gates' small clock allowance
+    (``verifier_skew_seconds``), and, for our own holders, whether the code changed
+    after ``iat`` and before ``scanned_at`` (the code history). A scan the gate
+    admitted is kept whatever the server says: as a check-in (flagged with the
+    server's reason in ``disagreement`` when it would have refused), or, when the
+    token names nobody the server can verify, as a flagged receipt only. A scan the
+    gate refused is only counted, by the server's reason.
+
+    ``scanned_at`` may reach back no further than the device's last bundle download
+    minus ``bundle_validity`` (nor past the check-in retention); older scans are
+    rejected by index, naming the field.
     """
     result = UploadResult()
+    floor, floor_why = _earliest_scan(device_id, now, bundle_validity, max_age_days)
     rows: list[tuple[int, dict]] = []
     for index, raw in enumerate(scans):
         try:
@@ -198,11 +214,14 @@ def upload_offline(
                                     "fields": err.messages})
             continue
         at = row["scanned_at"]
-        if at > now + timedelta(seconds=clock_skew_seconds) or at < now - timedelta(
-                days=max_age_days):
+        if at > now + timedelta(seconds=clock_skew_seconds):
+            result.rejected.append({"index": index, "error": "scanned_at out of range",
+                                    "fields": {"scanned_at": ["must not be in the future"]}})
+            continue
+        if at < floor:
             result.rejected.append({"index": index, "error": "scanned_at out of range",
                                     "fields": {"scanned_at": [
-                                        f"must be within the last {max_age_days} days"]}})
+                                        f"must not be before {floor.isoformat()} ({floor_why})"]}})
             continue
         rows.append((index, row))
     ids = [row["scan_id"] for _, row in rows]
@@ -211,23 +230,32 @@ def upload_offline(
         known.update(db.session.execute(
             select(ScanReceipt.scan_id).where(ScanReceipt.scan_id.in_(ids[i:i + 500]))
         ).scalars())
-    checkins, refusals, receipts = [], Counter(), []
+    fresh = []
     for _, row in rows:
         if row["scan_id"] in known:
             result.duplicates += 1
             continue
         known.add(row["scan_id"])
-        receipts.append(ScanReceipt(scan_id=row["scan_id"], checkpoint_id=checkpoint_id,
-                                    received_at=now))
+        decision = verify(row["token"], keys, policy, row["scanned_at"], None,
+                          clock_skew_seconds=verifier_skew_seconds)
+        fresh.append((row, decision))
+    fresh = _changed_before_scan(fresh, local_issuer)
+    checkins, refusals, receipts = [], Counter(), []
+    for row, decision in fresh:
         at = row["scanned_at"]
-        decision = verify(row["token"], keys, policy, at, None,
-                          clock_skew_seconds=clock_skew_seconds)
-        if row["decision"] == "admit" and decision.subject is not None and decision.admitted:
-            checkins.append(checkin_row(row["scan_id"], checkpoint_id, decision.issuer,
-                                        decision.subject, at, now, offline=True))
+        disagreement = None
+        if row["decision"] == "admit":
+            disagreement = None if decision.admitted else decision.reason
+            if decision.subject is not None:
+                checkins.append(checkin_row(row["scan_id"], checkpoint_id, decision.issuer,
+                                            decision.subject, at, now, offline=True,
+                                            disagreement=disagreement))
+            result.disagreements += disagreement is not None
         else:
             reason = decision.reason if not decision.admitted else "refused_by_gate"
             refusals[(checkpoint_id, at.date(), reason)] += 1
+        receipts.append(ScanReceipt(scan_id=row["scan_id"], checkpoint_id=checkpoint_id,
+                                    received_at=now, disagreement=disagreement))
         result.accepted += 1
     db.session.add_all(receipts)
     insert_checkins(checkins)
@@ -235,6 +263,58 @@ def upload_offline(
     db.session.commit()
     result.checkins = len(checkins)
     return result
+
+
+def _earliest_scan(device_id: int, now: datetime, bundle_validity: timedelta,
+                   max_age_days: int) -> tuple[datetime, str]:
+    """The oldest ``scanned_at`` an upload may carry, and why, in words for the device.
+
+    A gate decides offline with a bundle; a scan from before the device's last
+    download minus a bundle's validity was made with a bundle the server no longer
+    stands by (or is backdated). A device that never downloaded one is bounded as if
+    it had just now.
+    """
+    downloaded = db.session.get(DeviceBundle, device_id) if device_id else None
+    since = downloaded.downloaded_at if downloaded is not None else now
+    floor = since - bundle_validity
+    retention = now - timedelta(days=max_age_days)
+    if retention > floor:
+        return retention, f"check-ins are kept {max_age_days} days"
+    hours = f"{bundle_validity.total_seconds() / 3600:g} hours"
+    if downloaded is None:
+        return floor, f"this device has downloaded no bundle: at most {hours} back from now"
+    return floor, f"this device's last bundle download minus the bundle's validity of {hours}"
+
+
+def _changed_before_scan(
+    fresh: list[tuple[dict, ScanDecision]], local_issuer: str | None,
+) -> list[tuple[dict, ScanDecision]]:
+    """Refuse (``code_changed``) our own holders' tokens whose code changed after ``iat``
+    and no later than ``scanned_at``: the server knew the token was stale by then."""
+    ours = [d for _, d in fresh if d.admitted and d.issuer == local_issuer]
+    if not ours:
+        return fresh
+    since = datetime.fromtimestamp(min(d.issued_at or 0 for d in ours), UTC)
+    changes = code_changes_in_database([d.subject for d in ours], since)
+    out = []
+    for row, decision in fresh:
+        if decision.admitted and decision.issuer == local_issuer:
+            iat_ms = round((decision.issued_at or 0) * 1000)
+            at_ms = _ms(row["scanned_at"])
+            if any(iat_ms < ms <= at_ms for ms in changes.get(decision.subject, ())):
+                decision = decision.refused(CODE_CHANGED)
+        out.append((row, decision))
+    return out
+
+
+def record_bundle_download(device_id: int, at: datetime, validity: timedelta) -> datetime:
+    """Remember when the device took its bundle; returns until when the bundle holds."""
+    stmt = _insert(DeviceBundle)  # an upsert in either dialect
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=["credential_id"], set_={"downloaded_at": stmt.excluded.downloaded_at}),
+        [{"credential_id": device_id, "downloaded_at": at}])
+    db.session.commit()
+    return at + validity
 
 
 def build_bundle(

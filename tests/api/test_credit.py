@@ -80,30 +80,35 @@ def test_restricted_holder_gets_no_rail_pass_but_a_venue_token(client, citizen, 
     assert _token(client, holder, "hotel").status_code == 201  # not restricted for hotels
 
 
-def test_plain_code_is_refused_at_rail_gate_and_admitted_at_a_shop(client, citizen, authority,
-                                                                     official):
+def test_restricted_pass_is_refused_at_rail_gate_and_plain_code_admitted_at_a_shop(
+        client, citizen, authority, official):
     holder, id_number, _ = citizen()
     other, _, _ = citizen()
+    rail_pass = _token(client, holder, "rail").json["token"]  # issued before the restriction
     _place(client, authority, restriction(id_number))
     rail, shop = _gate(client, official, "rail"), _gate(client, official, "venue")
-    answer = _scan(client, rail, _token(client, holder).json["token"])
+    answer = _scan(client, rail, rail_pass)
     assert answer == {"decision": "refuse", "reason": "restricted", "color": "green",
                       "holder": "张*"}
+    # A plain code is no pass: refused at the rail gate whoever shows it.
+    assert _scan(client, rail, _token(client, holder).json["token"])["reason"] == "pass_required"
     assert _scan(client, shop, _token(client, holder).json["token"])["reason"] == "ok"
-    assert _scan(client, rail, _token(client, other).json["token"])["reason"] == "ok"
+    assert _scan(client, rail, _token(client, other, "rail").json["token"])["reason"] == "ok"
 
 
 def test_lifting_admits_at_the_next_scan_and_keeps_the_record(client, citizen, authority,
                                                                 official, app):
     holder, id_number, _ = citizen()
+    rail_pass = _token(client, holder, "rail").json["token"]
     restriction_id = _place(client, authority, restriction(id_number)).json["restriction_id"]
     rail = _gate(client, official, "rail")
-    assert _scan(client, rail, _token(client, holder).json["token"])["reason"] == "restricted"
+    assert _scan(client, rail, rail_pass)["reason"] == "restricted"
+    assert _token(client, holder, "rail").status_code == 403
     lifted = client.post(f"/api/v1/credit/restrictions/{restriction_id}/lift",
                          headers=authority, json={"reason": "debt paid in full"})
     assert lifted.status_code == 200
-    assert _scan(client, rail, _token(client, holder).json["token"])["reason"] == "ok"
-    assert _token(client, holder, "rail").status_code == 201
+    assert _scan(client, rail, rail_pass)["reason"] == "ok"
+    assert _scan(client, rail, _token(client, holder, "rail").json["token"])["reason"] == "ok"
     mine = client.get("/api/v1/me/restrictions", headers=holder).json["restrictions"]
     assert mine[0]["lifted_at"] and mine[0]["lift_reason"] == "debt paid in full"
     assert mine[0]["active"] is False
@@ -119,9 +124,10 @@ def test_expired_restriction_no_longer_applies(client, citizen, authority, offic
         id_number, notified_at=(now - timedelta(days=40)).isoformat(),
         effective_from=(now - timedelta(days=30)).isoformat(),
         expires_at=(now - timedelta(days=1)).isoformat(), remedy=...))
-    assert _token(client, holder, "rail").status_code == 201
+    rail_pass = _token(client, holder, "rail")
+    assert rail_pass.status_code == 201
     rail = _gate(client, official, "rail")
-    assert _scan(client, rail, _token(client, holder).json["token"])["reason"] == "ok"
+    assert _scan(client, rail, rail_pass.json["token"])["reason"] == "ok"
 
 
 def test_pass_issued_before_a_restriction_is_refused_online(client, citizen, authority, official):
@@ -148,13 +154,14 @@ def test_offline_rail_gate_refuses_the_restricted_and_learns_nothing_else(
 
     restricted, id_number, _ = citizen(name="Restricted Person")
     free, _, _ = citizen()
+    early_pass = _token(client, restricted, "rail").json["token"]  # before the restriction
     _place(client, authority, restriction(id_number))
     rail = _gate(client, official, "rail")
     bundle = client.get("/api/v1/checkpoints/bundle", headers=rail).json
     verifier = OfflineVerifier.from_bundle(bundle)
     now = datetime.now(UTC)
-    assert verifier.verify(_token(client, restricted).json["token"], now).reason == "restricted"
-    assert verifier.verify(_token(client, free).json["token"], now).reason == "ok"
+    assert verifier.verify(early_pass, now).reason == "restricted"
+    assert verifier.verify(_token(client, free, "rail").json["token"], now).reason == "ok"
     text = json.dumps(bundle, ensure_ascii=False)
     for secret in (id_number, id_number[-6:], "Restricted", "Hu 01 Zhi", "court", "debt"):
         assert secret not in text

@@ -51,8 +51,7 @@ def part(obj) -> str:
 
 def raw_signature(key, signing_input: str, high_s: bool = False) -> bytes:
     r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
-    if high_s:
-        s = N - s
+    s = N - min(s, N - s) if high_s else min(s, N - s)  # canonical low-S unless asked
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
@@ -72,7 +71,7 @@ def token(claims: dict | None = None, header: dict | None = None, key=KEY,
 
 
 def bundle(admits=("green",), category="venue", required_scope=None, issuers=None,
-           changes=(), revoked=(), restricted_subjects=()) -> dict:
+           changes=(), revoked=(), restricted_subjects=(), max_lifetime_seconds=1200) -> dict:
     salt = "salt-123"
     return {
         "issued_at": NOW.isoformat(),
@@ -87,7 +86,8 @@ def bundle(admits=("green",), category="venue", required_scope=None, issuers=Non
         },
         "status_cursor": "0",
         "policy": {"admits": list(admits), "category": category, "issuers": issuers,
-                   "required_scope": required_scope},
+                   "required_scope": required_scope,
+                   "max_lifetime_seconds": max_lifetime_seconds},
         "clock_skew_seconds": 5,
     }
 
@@ -143,6 +143,21 @@ def cases() -> dict[str, tuple[dict, str]]:
         "pass needed, none shown": (bundle(category="rail", required_scope="rail"), good),
         "pass for the gate": (bundle(category="rail", required_scope="rail"), token(scp="rail")),
         "pass for another mode": (bundle(category="air", required_scope="air"), token(scp="rail")),
+        "plain token at an air gate": (bundle(category="air", required_scope="air"), good),
+        "rail pass at a rail gate, scope implied": (bundle(category="rail"), token(scp="rail")),
+        "plain token at a hotel, scope implied": (bundle(category="hotel"), good),
+        "expired before pass_required": (bundle(category="rail"),
+                                         token(exp=int(NOW.timestamp()) - 6)),
+        "pass_required before code_changed": (bundle(category="rail", changes=[
+            ("subject-1", iat_ms + 1)]), good),
+        "lifetime at the cap": (venue, token(iat=NOW.timestamp() - 10,
+                                             exp=NOW.timestamp() - 10 + 1200)),
+        "lifetime over the cap": (venue, token(iat=NOW.timestamp() - 10,
+                                               exp=NOW.timestamp() - 10 + 1201)),
+        "no cap in the bundle": (bundle(max_lifetime_seconds=None),
+                                 token(exp=int(NOW.timestamp()) + 86400)),
+        "exp 1e300": (venue, token(exp=1e300)),
+        "iat -1e300": (venue, token(iat=-1e300)),
     }
 
 
@@ -162,6 +177,12 @@ def test_browser_verifier_decides_as_the_python_verifier(browser):
     # The cases cover every refusal the verifier can make offline.
     assert {e[1] for e in expected.values()} == {
         "ok", "color_not_admitted", "expired", "bad_signature", "unknown_key", "code_changed",
-        "restricted", "malformed", "wrong_issuer"}
+        "restricted", "malformed", "wrong_issuer", "pass_required"}
+    assert expected["high-S signature"][1] == "bad_signature"
+    assert expected["plain token at an air gate"][1] == "pass_required"
+    assert expected["pass for another mode"][1] == "pass_required"
+    assert expected["pass for the gate"][:2] == ["admit", "ok"]
+    assert expected["lifetime over the cap"][1] == "expired"
+    assert expected["exp 1e300"][1] == "malformed"
     b.assert_clean()
 

@@ -39,6 +39,7 @@ from checkpoints.verifier import (
     MALFORMED,
     MAX_TOKEN_BYTES,
     OK,
+    PASS_REQUIRED,
     REFUSE,
     REPLAYED,
     RESTRICTED,
@@ -54,7 +55,7 @@ from checkpoints.verifier import (
 # Order of the P-256 group (SEC 2), written out here rather than taken from the module.
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 REASONS = {OK, BAD_SIGNATURE, CODE_CHANGED, COLOR_NOT_ADMITTED, EXPIRED, MALFORMED, REPLAYED,
-           RESTRICTED, UNKNOWN_KEY, WRONG_ISSUER}
+           RESTRICTED, UNKNOWN_KEY, WRONG_ISSUER, PASS_REQUIRED}
 
 ISSUER = "https://hc.example.gov.cn"
 PARTNER = "https://hc.partner.example"  # a second trusted issuer
@@ -141,8 +142,10 @@ def raw_signature(r: int, s: int, size: int = 32) -> bytes:
 def es256(head: dict[str, Any], body: dict[str, Any], key: SigningKey = KEY) -> str:
     """A genuine ES256 signature by ``key`` over arbitrary (possibly absurd) header and claims."""
     signing_input = f"{b64json(head)}.{b64json(body)}"
-    der = key.private_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
-    return f"{signing_input}.{b64(raw_signature(*decode_dss_signature(der)))}"
+    r, s = decode_dss_signature(key.private_key.sign(signing_input.encode(),
+                                                     ec.ECDSA(hashes.SHA256())))
+    # The canonical low-S form, as our signer writes it (high-S is refused).
+    return f"{signing_input}.{b64(raw_signature(r, min(s, N - s)))}"
 
 
 def with_signature(token: str, signature: bytes | str) -> str:
@@ -337,19 +340,29 @@ def test_a_signature_valid_for_something_else_is_refused(token):
     assert_nothing_unverified_shown(decision)
 
 
-def test_high_s_twin_of_a_real_signature_is_handled_without_raising():
-    """(r, n - s) verifies for plain ECDSA; if the gate admits it, it must be the same pass.
-
-    The twin carries identical claims, so the jti (and with it replay detection) is unchanged.
-    """
+def test_high_s_twin_of_a_real_signature_is_refused():
+    """(r, n - s) verifies for plain ECDSA: a second spelling of the same token. Gates take
+    only the canonical low-S form (s <= n/2), which is what our signer writes."""
+    assert S <= N // 2
     twin = with_signature(GOOD.token, raw_signature(R, N - S))
 
     decision = check(twin)
 
-    if decision.admitted:
-        assert decision == check(GOOD.token)
-    else:
-        assert_refused(decision, BAD_SIGNATURE)
+    assert_refused(decision, BAD_SIGNATURE)
+    assert_nothing_unverified_shown(decision)
+    assert check(GOOD.token).admitted
+
+
+def test_every_token_we_sign_is_low_s_and_admitted_and_its_twin_refused():
+    """ECDSA nonces are random, so about half of raw signatures are high-S: 300 tokens
+    would all be low-S by chance with probability 2^-300."""
+    for i in range(300):
+        signed = issue(subject=f"subject-{i}", key=(KEY, ROTATED)[i % 2])
+        r, s = rs(signed.token)
+        assert 0 < s <= N // 2, signed.token
+        assert check(signed.token).admitted
+        assert_refused(check(with_signature(signed.token, raw_signature(r, N - s))),
+                       BAD_SIGNATURE)
 
 
 # --------------------------------------------------------------------------- kid
@@ -516,9 +529,9 @@ def test_unverified_tokens_never_reach_the_status_lookup(token):
 
 @pytest.mark.parametrize(("scope", "policy", "reason"), [
     pytest.param("transport:rail", RAIL, OK, id="matching"),
-    pytest.param(None, RAIL, RESTRICTED, id="unscoped-pass-at-rail-gate"),
-    pytest.param("transport:bus", RAIL, RESTRICTED, id="other-transport-scope"),
-    pytest.param("venue", RAIL, RESTRICTED, id="venue-scope"),
+    pytest.param(None, RAIL, PASS_REQUIRED, id="unscoped-pass-at-rail-gate"),
+    pytest.param("transport:bus", RAIL, PASS_REQUIRED, id="other-transport-scope"),
+    pytest.param("venue", RAIL, PASS_REQUIRED, id="venue-scope"),
     pytest.param(None, GREEN_ONLY, OK, id="no-scope-required"),
 ])
 def test_transport_scope(scope, policy, reason):
@@ -530,7 +543,109 @@ def test_transport_scope(scope, policy, reason):
 
 def test_scope_comparison_is_exact():
     for scope in ("Transport:Rail", "transport:rail ", "transport", "transport:rail:x"):
-        assert_refused(check(issue(scope=scope).token, policy=RAIL), RESTRICTED)
+        assert_refused(check(issue(scope=scope).token, policy=RAIL), PASS_REQUIRED)
+
+
+# Travel gates as the service builds their policies (services.checkpoints.policy_of).
+def travel_gate(category: str, **extra: Any) -> Policy:
+    return Policy(admits=frozenset({"green"}), category=category, required_scope=category,
+                  **extra)
+
+
+@pytest.mark.parametrize(("token", "policy", "reason"), [
+    pytest.param(GOOD.token, travel_gate("air"), PASS_REQUIRED, id="plain-token-at-air-gate"),
+    pytest.param(issue(scope="air").token, travel_gate("rail"), PASS_REQUIRED,
+                 id="air-pass-at-rail-gate"),
+    pytest.param(issue(scope="rail").token, travel_gate("rail"), OK, id="rail-pass-at-rail-gate"),
+    pytest.param(issue(scope="hotel").token, travel_gate("hotel"), OK, id="hotel-pass"),
+    pytest.param(issue(scope="rail").token, GREEN_ONLY, OK, id="rail-pass-at-a-shop"),
+    pytest.param(issue("yellow").token, travel_gate("rail"), PASS_REQUIRED,
+                 id="yellow-plain-token-at-rail-gate"),
+    pytest.param(issue("yellow", scope="rail").token, travel_gate("rail"), COLOR_NOT_ADMITTED,
+                 id="yellow-pass-at-rail-gate"),
+    # A policy that names a travel category but forgot required_scope still needs the pass.
+    pytest.param(GOOD.token, Policy(frozenset({"green"}), category="rail"), PASS_REQUIRED,
+                 id="travel-category-without-required-scope"),
+    pytest.param(issue(scope="rail").token, Policy(frozenset({"green"}), category="rail"), OK,
+                 id="pass-at-travel-category-without-required-scope"),
+])
+def test_travel_gates_admit_only_their_own_pass(token, policy, reason):
+    decision = check(token, policy=policy)
+
+    assert decision.reason == reason
+    assert decision.decision == (ADMIT if reason == OK else REFUSE)
+
+
+@pytest.mark.parametrize(("token", "reason"), [
+    pytest.param(issue(key=PARTNER_KEY, issuer=PARTNER).token, PASS_REQUIRED,
+                 id="foreign-plain-token"),
+    pytest.param(issue(key=PARTNER_KEY, issuer=PARTNER, scope="air").token, PASS_REQUIRED,
+                 id="foreign-air-pass"),
+    pytest.param(issue(key=PARTNER_KEY, issuer=PARTNER, scope="rail").token, OK,
+                 id="foreign-rail-pass"),
+])
+def test_foreign_tokens_at_a_travel_gate_need_the_matching_pass(token, reason):
+    """A foreign issuer's pass counts as restriction-checked by that issuer (module docstring);
+    anything but a pass for the gate's category is refused as for our own holders."""
+    assert check(token, policy=travel_gate("rail")).reason == reason
+
+
+def test_pass_required_comes_after_expiry_and_before_status_restriction_and_color():
+    rail = travel_gate("rail")
+    late = NOW + timedelta(seconds=LIFETIME + 60)
+    assert check(GOOD.token, policy=rail, now=late).reason == EXPIRED
+    changed = StaticStatus({(ISSUER, SUBJECT): IAT_MS + 1},
+                           restricted_tags=frozenset({"x"}), restricted_category="rail")
+    assert check(GOOD.token, policy=rail, status=changed).reason == PASS_REQUIRED
+    assert check(RED.token, policy=rail).reason == PASS_REQUIRED
+    assert check(issue("red", scope="rail").token, policy=rail).reason == COLOR_NOT_ADMITTED
+
+
+def test_policy_round_trips_through_the_bundle_shape():
+    policy = travel_gate("air", max_lifetime_seconds=1200,
+                         issuers=frozenset({ISSUER, PARTNER}))
+    assert Policy.from_dict(policy.to_dict()) == policy
+    assert policy.to_dict()["required_scope"] == "air"
+    assert policy.to_dict()["max_lifetime_seconds"] == 1200
+    old = {"admits": ["green"], "category": "rail"}  # a bundle from before the cap
+    assert Policy.from_dict(old).max_lifetime_seconds is None
+    assert Policy.from_dict(old).scope_needed == "rail"
+    for bad in (0, -5, "600", 1.5, True):
+        with pytest.raises(ValueError, match="max_lifetime_seconds"):
+            Policy.from_dict({**old, "max_lifetime_seconds": bad})
+
+
+# --------------------------------------------------------------------------- lifetime cap
+
+CAPPED = Policy(admits=frozenset({"green"}), max_lifetime_seconds=4 * LIFETIME)
+
+
+@pytest.mark.parametrize(("token", "reason"), [
+    pytest.param(GOOD.token, OK, id="our-own-token"),
+    pytest.param(es256(header(), claims(exp=int(NOW.timestamp()) + 4 * LIFETIME)), OK,
+                 id="exactly-the-cap"),
+    pytest.param(es256(header(), claims(exp=int(NOW.timestamp()) + 4 * LIFETIME + 1)), EXPIRED,
+                 id="a-second-over-the-cap"),
+    pytest.param(es256(header(kid=PARTNER_KEY.kid), claims(
+        iss=PARTNER, exp=int(NOW.timestamp()) + 86400 * 365), key=PARTNER_KEY), EXPIRED,
+        id="foreign-token-for-a-year"),
+    pytest.param(es256(header(kid=PARTNER_KEY.kid), claims(iss=PARTNER, exp=1e300),
+                       key=PARTNER_KEY), MALFORMED, id="foreign-exp-1e300"),
+    pytest.param(es256(header(kid=PARTNER_KEY.kid), claims(
+        iss=PARTNER, iat=0, exp=int(NOW.timestamp()) + 60), key=PARTNER_KEY), EXPIRED,
+        id="foreign-iat-at-the-epoch"),
+])
+def test_lifetime_cap(token, reason):
+    decision = check(token, policy=CAPPED)
+
+    assert decision.reason == reason
+
+
+def test_uncapped_policy_still_refuses_absurd_times():
+    forever = es256(header(kid=PARTNER_KEY.kid), claims(iss=PARTNER, exp=1e300), key=PARTNER_KEY)
+    assert_refused(check(forever), MALFORMED)
+    year = es256(header(), claims(exp=int(NOW.timestamp()) + 86400 * 365))
+    assert check(year).reason == OK  # no cap in the policy: only the service sets one
 
 
 @pytest.mark.parametrize(("color", "admits", "reason"), [
@@ -671,6 +786,9 @@ def test_hand_signed_well_typed_claims_are_admitted():
     pytest.param(claims(iat=math.nan), id="iat-NaN"),
     pytest.param(claims(iat=-math.inf), id="iat-minus-Infinity"),
     pytest.param(claims(iat=10**400), id="iat-beyond-float-range"),
+    pytest.param(claims(exp=1e300), id="exp-1e300"),
+    pytest.param(claims(exp=float(2**53)), id="exp-2^53-as-float"),
+    pytest.param(claims(iat=-1e300), id="iat-minus-1e300"),
 ])
 def test_non_finite_or_unrepresentable_times_are_malformed(body):
     """JSON has no NaN or Infinity (RFC 8259), so they are no NumericDate; refuse, never raise.

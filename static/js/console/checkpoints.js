@@ -5,6 +5,13 @@ import { t, tOr } from '../lib/i18n.js';
 
 export const CATEGORIES = ['venue', 'school', 'residential', 'workplace', 'transit', 'rail', 'air', 'hotel'];
 
+/** Offline scans the gate admitted that the server would have refused: count and reasons. */
+function disagreements(d) {
+  if (!d || !d.count) return '0';
+  const reasons = Object.entries(d.reasons || {}).map(([r, n]) => `${tOr(`reason.${r}`, r)}: ${n}`);
+  return `${d.count} (${reasons.join('; ')})`;
+}
+
 export class CheckpointsPanel {
   constructor(ctx) {
     this.ctx = ctx;
@@ -33,13 +40,15 @@ export class CheckpointsPanel {
       const list = answer.checkpoints || [];
       replace($('#checkpoint-list'), list.length ? el('div', { class: 'table-wrap' }, el('table', {},
         el('thead', {}, el('tr', {}, ['checkpoints.id', 'checkpoints.name', 'checkpoints.category',
-          'field.region', 'checkpoints.admits', 'checkpoints.devices'].map((k) => el('th', {}, t(k))))),
+          'field.region', 'checkpoints.admits', 'checkpoints.disagreements', 'checkpoints.devices',
+        ].map((k) => el('th', {}, t(k))))),
         el('tbody', {}, list.map((c) => el('tr', { dataset: { id: c.checkpoint_id } },
           el('td', {}, String(c.checkpoint_id)),
           el('td', {}, c.name),
           el('td', {}, tOr(`category.${c.category}`, c.category)),
           el('td', {}, c.region),
           el('td', {}, (c.admits || []).map((x) => t(`color.${x}`)).join(', ')),
+          el('td', { class: 'disagreements' }, disagreements(c.disagreements)),
           el('td', {}, el('button', {
             type: 'button', class: 'btn-small', onclick: () => this.device(c),
           }, t('checkpoints.newDevice'))))))))

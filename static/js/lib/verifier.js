@@ -2,6 +2,9 @@
 // order, as checkpoints/verifier.py `verify`, with WebCrypto doing the ES256
 // check (raw r||s signatures against P-256 JWKs from the offline bundle).
 // It never throws on hostile input: what it cannot read is refused `malformed`.
+// As there: high-S signatures are `bad_signature`, a lifetime (exp - iat) above the
+// policy's cap is `expired`, and a travel gate (air, rail, hotel) admits only a pass
+// whose scp is its category (`pass_required`), for every issuer.
 import { b64urlToBytes, bytesToB64url, jsonPart } from './jwt.js';
 
 export const RESTRICTABLE = new Set(['air', 'rail', 'hotel']);
@@ -9,6 +12,8 @@ const COLORS = new Set(['green', 'yellow', 'red']);
 const MAX_TOKEN_BYTES = 2048;
 // Order of the P-256 group: valid signature halves lie in [1, n-1].
 const P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551n;
+const P256_HALF_N = P256_N / 2n; // canonical (low-S) signatures have s <= n/2
+const TIME_LIMIT = 2 ** 53;
 const SEP = '\u0000';
 
 function result(decision, reason, known = {}) {
@@ -27,11 +32,10 @@ function result(decision, reason, known = {}) {
 
 const refuse = (reason, known) => result('refuse', reason, known);
 
-/** A NumericDate we can compute with: no boolean, NaN, infinity or 2^53+ integer. */
+/** A NumericDate we can compute with: no boolean, NaN, infinity, nothing beyond 2^53 s. */
 function timeValue(value) {
   if (typeof value !== 'number' || !Number.isFinite(value)) return false;
-  if (Number.isInteger(value)) return value > -(2 ** 53) && value < 2 ** 53;
-  return true;
+  return value > -TIME_LIMIT && value < TIME_LIMIT;
 }
 
 function bigFromBytes(bytes) {
@@ -51,11 +55,20 @@ function policyFrom(data) {
   if (!data || typeof data !== 'object' || !Array.isArray(data.admits)) {
     throw new Error('policy.admits must be a list');
   }
+  const cap = data.max_lifetime_seconds ?? null;
+  if (cap !== null && !(Number.isInteger(cap) && cap > 0)) {
+    throw new Error('policy.max_lifetime_seconds must be a positive integer or null');
+  }
+  const category = data.category ?? 'venue';
+  const requiredScope = data.required_scope ?? null;
   return {
     admits: new Set(data.admits),
-    category: data.category ?? 'venue',
+    category,
     issuers: Array.isArray(data.issuers) ? new Set(data.issuers) : null,
-    requiredScope: data.required_scope ?? null,
+    requiredScope,
+    // travel categories need their own pass even if a policy forgot to say so
+    scopeNeeded: requiredScope ?? (RESTRICTABLE.has(category) ? category : null),
+    maxLifetime: cap,
   };
 }
 
@@ -133,7 +146,8 @@ export class OfflineVerifier {
     if (raw.length !== 64) return false;
     const r = bigFromBytes(raw.slice(0, 32));
     const s = bigFromBytes(raw.slice(32));
-    if (!(r > 0n && r < P256_N && s > 0n && s < P256_N)) return false;
+    // Out of range, or the high-S twin (r, n - s) of a valid signature: one token, one spelling.
+    if (!(r > 0n && r < P256_N && s > 0n && s <= P256_HALF_N)) return false;
     const input = new TextEncoder().encode(`${parts[0]}.${parts[1]}`);
     try {
       return await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, raw, input);
@@ -177,16 +191,19 @@ export class OfflineVerifier {
     if (!wellFormed) return refuse('malformed', { issuer });
     const known = { color, holder, issuer, subject, jti, issuedAt: iat, scope };
     const t = now.getTime() / 1000;
-    if (exp <= t - this.clockSkew || iat > t + this.clockSkew) return refuse('expired', known);
+    const tooLong = policy.maxLifetime !== null && exp - iat > policy.maxLifetime;
+    if (exp <= t - this.clockSkew || iat > t + this.clockSkew || tooLong) {
+      return refuse('expired', known);
+    }
+    if (policy.scopeNeeded !== null && scope !== policy.scopeNeeded) {
+      return refuse('pass_required', known);
+    }
     const changed = this.changes.get(issuer + SEP + subject);
     if ((changed !== undefined && changed > iat * 1000) || this.revoked.has(issuer + SEP + jti)) {
       return refuse('code_changed', known);
     }
     if (RESTRICTABLE.has(policy.category)
         && (await this.isRestricted(issuer, subject, policy.category))) {
-      return refuse('restricted', known);
-    }
-    if (policy.requiredScope !== null && scope !== policy.requiredScope) {
       return refuse('restricted', known);
     }
     if (!policy.admits.has(color)) return refuse('color_not_admitted', known);
