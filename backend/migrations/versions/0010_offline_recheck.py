@@ -1,7 +1,7 @@
 """offline re-check: disagreements on offline scans, devices' last bundle download
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-28 09:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
