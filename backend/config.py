@@ -100,6 +100,8 @@ class Config:
         self.QUESTIONNAIRE_RETENTION_DAYS = _env_int("QUESTIONNAIRE_RETENTION_DAYS", 28)
         self.CODE_HISTORY_RETENTION_DAYS = _env_int("CODE_HISTORY_RETENTION_DAYS", 28)
         self.APPEAL_DEADLINE_DAYS = _env_int("APPEAL_DEADLINE_DAYS", 3)
+        # Open appeals one holder may have at once (one per record or restriction).
+        self.APPEAL_MAX_OPEN = _env_int("APPEAL_MAX_OPEN", 3)
         self.TESTING = False
 
         # Rate limits (Flask-Limiter syntax); counters live in Redis when it is configured.
