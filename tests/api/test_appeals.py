@@ -257,8 +257,7 @@ def _file(client, holder, ref, reason="That was not me."):
 
 def test_a_holder_has_at_most_appeal_max_open_open_appeals(app, client, citizen, provider,
                                                             official):
-    assert app.config["APPEAL_MAX_OPEN"] == 3
-    holder, id_number, _ = citizen()
+    holder, id_number, _ = citizen()  # APPEAL_MAX_OPEN is 3 unless set
     _records(provider, client, id_number, ["A", "B", "C", "D"])
     filed = [_file(client, holder, ref) for ref in "ABC"]
     assert [f.status_code for f in filed] == [201, 201, 201]
@@ -310,7 +309,7 @@ def test_appeals_filed_at_the_same_moment_keep_the_limits(app, citizen, provider
 
     with ThreadPoolExecutor(len(refs)) as pool:
         statuses = sorted(pool.map(file, refs))
-    allowed = 1 if same_record else app.config["APPEAL_MAX_OPEN"]
+    allowed = 1 if same_record else 3  # APPEAL_MAX_OPEN's default
     assert statuses == [201] * allowed + [409] * (len(refs) - allowed)
     assert len(client.get("/api/v1/me/appeals", headers=holder).json["appeals"]) == allowed
 
