@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from .config import Config
+from .keys import make_private_dir
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -14,8 +15,8 @@ def create_app(config: Config | None = None) -> Flask:
     config = config or Config()
     app = Flask(__name__, instance_path=config.INSTANCE_PATH, static_folder=None)
     app.config.from_mapping(config.as_mapping())
-    # The embedded default keeps its SQLite files and keys here (as flaskr does).
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # The embedded default keeps its SQLite files and keys here (as flaskr does): 0700.
+    make_private_dir(Path(app.instance_path))
     register_extensions(app)
     register_api(app)
     register_commands(app)
@@ -31,7 +32,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the database, migrations, Redis and the service singletons to ``app``."""
     from . import models  # noqa: F401  (the models must be known before migrations run)
     from .credit import models as credit_models  # noqa: F401  (the credit bind's tables)
-    from .extensions import db, migrate, redis_store
+    from .extensions import db, keep_sqlite_file_private, migrate, redis_store
     from .limits import init_limiter
     from .metrics import register_metrics
     from .services.context import init_services
@@ -41,6 +42,7 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         for engine in db.engines.values():
             begin_before_first_write(engine)
+            keep_sqlite_file_private(engine)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
     redis_store.init_app(app)
     init_limiter(app)

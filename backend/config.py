@@ -122,6 +122,8 @@ class Config:
         self.QUESTIONNAIRE_RETENTION_DAYS = _env_int("QUESTIONNAIRE_RETENTION_DAYS", 28)
         self.CODE_HISTORY_RETENTION_DAYS = _env_int("CODE_HISTORY_RETENTION_DAYS", 28)
         self.APPEAL_DEADLINE_DAYS = _env_int("APPEAL_DEADLINE_DAYS", 3)
+        # Open appeals one holder may have at once (one per record or restriction).
+        self.APPEAL_MAX_OPEN = _env_int("APPEAL_MAX_OPEN", 3)
         self.TESTING = False
         # "production" refuses settings that only suit a laptop (messages to the outbox).
         self.APP_ENV = os.environ.get("APP_ENV", "development")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from flask import Flask
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
@@ -22,6 +26,29 @@ NAMING = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING),
                 session_options={"expire_on_commit": False})
 migrate = Migrate()
+
+
+def keep_sqlite_file_private(engine: Engine) -> None:
+    """A SQLite database file is made mode 0600 before SQLite opens it.
+
+    SQLite creates a missing file 0644 less the umask: readable by every local user,
+    and it holds health records (and the credit store). Made here first, the file
+    is the owner's alone whatever the umask; SQLite gives its journal the same mode.
+    An existing file open to others (an older install) is narrowed too.
+    """
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+
+    def before_connect(_dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            found = os.stat(path)
+            if found.st_mode & 0o077 and found.st_uid == os.getuid():
+                os.chmod(path, 0o600)
+
+    event.listen(engine, "do_connect", before_connect)
 # The flask-smorest Api is made per app in ``create_app``: it keeps its app and
 # OpenAPI spec on itself, so one shared instance cannot serve two apps (two
 # issuers in one test process).

@@ -11,6 +11,7 @@ most every ``MANIFEST_CHECK_SECONDS``, since scans read the keys on every reques
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -24,6 +25,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 MANIFEST_CHECK_SECONDS = 1.0
+
+
+def make_private_dir(path: Path) -> None:
+    """Make the directory ``path`` (mode 0700, whatever the umask) if it is missing, or
+    narrow it to 0700 if it is ours and open to others: it holds keys or databases.
+
+    Narrowing is best effort: a read-only mount (a production image whose state is
+    elsewhere) must still start.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = path.stat()
+    if found.st_mode & 0o077 and found.st_uid == os.getuid():
+        with contextlib.suppress(OSError):
+            path.chmod(0o700)
 
 
 def create_file_once(path: Path, data: bytes) -> bool:
@@ -112,12 +127,14 @@ class KeyRing:
 
     def _write_manifest(self, keys: list[SigningKey]) -> None:
         tmp = self._manifest.with_suffix(".tmp")
-        tmp.write_text(self._manifest_text(keys))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self._manifest_text(keys))
         os.replace(tmp, self._manifest)
 
     def _create_first_key(self) -> None:
         """The first key of a new directory; if another worker makes one first, use theirs."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.directory)
         key = self._new_key(datetime.now(UTC))
         if not create_file_once(self._manifest, self._manifest_text([key]).encode()):
             (self.directory / f"{key.kid}.pem").unlink(missing_ok=True)

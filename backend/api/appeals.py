@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from datetime import datetime
+
 from flask import current_app
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from ..auth import requires
 from ..exceptions import Conflict
 from ..models import Role
 from ..services import context
-from ..services.appeals import appeal_view, decide, file_appeal, my_appeals, queue
+from ..services.appeals import (
+    QueuePosition,
+    appeal_view,
+    decide,
+    file_appeal,
+    my_appeals,
+    queue,
+)
 from ..services.citizens import submit_questionnaire
 from ..services.codes import current_code
 from ..services.mydata import access_log, my_data
 from .auditing import current_actor
-from .base import Blueprint
+from .base import Blueprint, ErrorSchema
 from .citizens import _code_body
 from .common import me, now, ruleset_cache
 from .schemas import SYMPTOMS, QuestionnaireResultSchema, StrictFloat
@@ -46,6 +58,40 @@ class AppealOutSchema(Schema):
 
 class AppealListSchema(Schema):
     appeals = fields.List(fields.Nested(AppealOutSchema))
+
+
+class QueueCursor(fields.String):
+    """Where the previous page ended, as the opaque string its ``next_cursor`` gave."""
+
+    def _serialize(self, value: QueuePosition | None, attr, obj, **kwargs) -> str | None:
+        if value is None:
+            return None
+        decided, deadline, appeal_id = value
+        raw = json.dumps([int(decided), deadline.isoformat(), appeal_id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    def _deserialize(self, value, attr, data, **kwargs) -> QueuePosition:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            decided, deadline, appeal_id = json.loads(
+                base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            at = datetime.fromisoformat(deadline)
+            if (decided not in (0, 1) or type(appeal_id) is not int or at.tzinfo is None
+                    or not 0 < appeal_id < 2**63):
+                raise ValueError
+        except (ValueError, TypeError, binascii.Error):
+            raise ValidationError("is not a next_cursor this service gave") from None
+        return bool(decided), at, appeal_id
+
+
+class QueueQuerySchema(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = QueueCursor(load_default=None, validate=validate.Length(max=200))
+
+
+class QueuePageSchema(AppealListSchema):
+    next_cursor = QueueCursor(allow_none=True, metadata={
+        "description": "pass as ?cursor= for the next page; null after the last page"})
 
 
 class DecisionSchema(Schema):
@@ -81,11 +127,16 @@ class AccessLogSchema(Schema):
 @requires(Role.CITIZEN)
 @blp.arguments(AppealSchema)
 @blp.response(201, AppealOutSchema)
+@blp.alt_response(409, schema=ErrorSchema, description=(
+    "appeal_already_open: this target has an open appeal; too_many_open_appeals: "
+    "the holder has APPEAL_MAX_OPEN open appeals (the answer's `limit`)"))
 def appeal(data):
-    """Appeal a record behind your code (target_id "source/ref") or a restriction (its id)."""
-    at = now()
-    filed = file_appeal(me(), data, now=at,
-                        deadline_days=current_app.config["APPEAL_DEADLINE_DAYS"])
+    """Appeal a record behind your code (target_id "source/ref") or a restriction (its id).
+
+    One open appeal per target, and a few open at once (APPEAL_MAX_OPEN)."""
+    at, cfg = now(), current_app.config
+    filed = file_appeal(me(), data, now=at, deadline_days=cfg["APPEAL_DEADLINE_DAYS"],
+                        max_open=cfg["APPEAL_MAX_OPEN"])
     return appeal_view(filed, at)
 
 
@@ -99,12 +150,15 @@ def mine():
 
 @blp.get("/appeals")
 @requires(Role.OFFICIAL, Role.CREDIT_AUTHORITY)
-@blp.response(200, AppealListSchema)
-def appeals_queue():
-    """Appeals you decide: overdue first. Officials see code appeals of their region,
-    credit authorities restriction appeals."""
+@blp.arguments(QueueQuerySchema, location="query")
+@blp.response(200, QueuePageSchema)
+def appeals_queue(query):
+    """Appeals you decide, a page at a time: open ones by deadline (overdue first), then
+    decided ones. Officials see code appeals of their region, credit authorities
+    restriction appeals. Ask for the next page with ``?cursor=<next_cursor>``."""
     at = now()
-    return {"appeals": [appeal_view(a, at) for a in queue(current_actor(), at)]}
+    page, next_at = queue(current_actor(), after=query["cursor"], limit=query["limit"])
+    return {"appeals": [appeal_view(a, at) for a in page], "next_cursor": next_at}
 
 
 @blp.post("/appeals/<id:appeal_id>/decision")

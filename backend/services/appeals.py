@@ -4,6 +4,10 @@ Health appeals are decided by officials of the holder's region, restriction
 appeals by credit authorities. A correction withdraws the disputed record (kept,
 with who withdrew it and why) and recomputes the code, or lifts the restriction.
 Every decision is audited.
+
+A holder has at most ``max_open`` appeals open at once, and one per target (a record,
+a restriction, or their code as a whole): a second appeal of the same thing waits
+for the first one's decision. The officials' queue is read a page at a time.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, or_, select
 
 from ..credit.reads import own_restrictions
 from ..credit.service import lift_restriction
-from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Appeal, Citizen, GovRecord, Role
+from . import prebuilt
 from .audit import Actor, note_access, record
 from .codes import CodeChange, recompute_codes
 
@@ -37,7 +42,9 @@ def _holder_record(citizen: Citizen, target_id: str) -> GovRecord:
 
 
 def file_appeal(citizen: Citizen, data: Mapping[str, Any], *, now: datetime,
-                deadline_days: int) -> Appeal:
+                deadline_days: int, max_open: int) -> Appeal:
+    """Store a new open appeal; 409 while the same target has one open, or while the
+    holder already has ``max_open`` open."""
     target, target_id = data["target"], data.get("target_id")
     record_id = None
     if target == "code" and target_id:
@@ -47,13 +54,47 @@ def file_appeal(citizen: Citizen, data: Mapping[str, Any], *, now: datetime,
         if not target_id or str(target_id) not in mine:
             raise ValidationFailed("Name one of your restrictions.", fields={
                 "target_id": ["must be the restriction_id of one of your restrictions"]})
+    _lock_holder(citizen)
     appeal = Appeal(citizen_id=citizen.id, region=citizen.region, target=target,
                     target_id=str(target_id) if target_id else None, record_id=record_id,
                     reason=data["reason"], evidence=data.get("evidence"), state=OPEN,
                     created_at=now, deadline=now + timedelta(days=deadline_days))
     db.session.add(appeal)
+    # Written first, then counted: on SQLite the write takes the database's write lock,
+    # so a second appeal filed at the same moment counts this one (PostgreSQL: the lock
+    # on the holder's row above).
+    db.session.flush()
+    _refuse_beyond_limits(citizen, appeal, max_open)
     db.session.commit()
     return appeal
+
+
+def _lock_holder(citizen: Citizen) -> None:
+    """Filing appeals is serialised per holder: two at once must not both pass the count."""
+    if prebuilt.on_postgresql():
+        db.session.execute(select(Citizen.id).where(Citizen.id == citizen.id)
+                           .with_for_update())
+
+
+def _refuse_beyond_limits(citizen: Citizen, new: Appeal, max_open: int) -> None:
+    rows = db.session.execute(
+        select(Appeal.id, Appeal.target, Appeal.target_id)
+        .where(Appeal.citizen_id == citizen.id, Appeal.state == OPEN, Appeal.id != new.id)
+        .order_by(Appeal.id)).all()
+    same = next((r.id for r in rows
+                 if (r.target, r.target_id) == (new.target, new.target_id)), None)
+    if same is not None:
+        db.session.rollback()
+        raise Conflict(f"Your appeal #{same} of this is still open; its decision comes first.",
+                       code="appeal_already_open", extra={"appeal_id": same},
+                       fields={"target_id": [f"appeal #{same} of it is still open"]})
+    if len(rows) >= max_open:
+        db.session.rollback()
+        raise Conflict(f"You may have at most {max_open} open appeals at once; "
+                       "wait for a decision on one of them.",
+                       code="too_many_open_appeals",
+                       extra={"limit": max_open, "open": [r.id for r in rows]},
+                       fields={"_form": [f"at most {max_open} open appeals at once"]})
 
 
 def my_appeals(citizen: Citizen) -> list[Appeal]:
@@ -66,14 +107,32 @@ def _decides(actor: Actor) -> str:
     return "restriction" if actor.role == Role.CREDIT_AUTHORITY.value else "code"
 
 
-def queue(actor: Actor, now: datetime) -> list[Appeal]:
-    """Appeals this actor may decide: open and overdue first, then open, then decided."""
+# Where a queue page ends: (decided?, deadline, id). Open appeals come first, by
+# deadline, so the overdue ones lead without the order depending on the clock.
+QueuePosition = tuple[bool, datetime, int]
+
+
+def queue(actor: Actor, *, after: QueuePosition | None = None,
+          limit: int = 50) -> tuple[list[Appeal], QueuePosition | None]:
+    """A page of the appeals this actor may decide: open ones by deadline (so overdue
+    first), then decided ones; and where the next page starts (None after the last)."""
+    decided = case((Appeal.state != OPEN, 1), else_=0)
     query = select(Appeal).where(Appeal.target == _decides(actor))
     if actor.role == Role.OFFICIAL.value:
         query = query.where(Appeal.region == actor.region)
-    order = case((Appeal.state != OPEN, 2), (Appeal.deadline < now, 0), else_=1)
-    return list(db.session.execute(
-        query.order_by(order, Appeal.deadline, Appeal.id)).scalars())
+    if after is not None:
+        was_decided, deadline, last_id = after
+        query = query.where(or_(
+            decided > int(was_decided),
+            and_(decided == int(was_decided), or_(
+                Appeal.deadline > deadline,
+                and_(Appeal.deadline == deadline, Appeal.id > last_id)))))
+    page = list(db.session.execute(
+        query.order_by(decided, Appeal.deadline, Appeal.id).limit(limit + 1)).scalars())
+    if len(page) <= limit:
+        return page, None
+    last = page[limit - 1]
+    return page[:limit], (last.state != OPEN, last.deadline, last.id)
 
 
 def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,

@@ -1,6 +1,8 @@
 """Citizens see why, correct what is wrong, and see what is kept and who read it."""
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -235,3 +237,144 @@ def test_purge_removes_old_code_history(app, client, citizen, provider, runner):
     result = runner.invoke(args=["purge-expired"])
     assert "code_history=2" in result.output
     assert _code(client, holder)["color"] == "red"  # the current code stays
+
+
+# --- limits on open appeals, and the queue a page at a time (issue 15, finding 12) -------
+
+
+def _records(provider, client, id_number, refs):
+    occurred = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    response = client.post("/api/v1/gov/records", headers=provider, json={"records": [{
+        "kind": "close_contact", "id_number": id_number, "source": "cdc", "ref": ref,
+        "occurred_at": occurred} for ref in refs]})
+    assert response.json["accepted"] == len(refs), response.json
+
+
+def _file(client, holder, ref, reason="That was not me."):
+    return client.post("/api/v1/me/appeals", headers=holder, json={
+        "target": "code", "target_id": f"cdc/{ref}", "reason": reason})
+
+
+def test_a_holder_has_at_most_appeal_max_open_open_appeals(app, client, citizen, provider,
+                                                            official):
+    holder, id_number, _ = citizen()  # APPEAL_MAX_OPEN is 3 unless set
+    _records(provider, client, id_number, ["A", "B", "C", "D"])
+    filed = [_file(client, holder, ref) for ref in "ABC"]
+    assert [f.status_code for f in filed] == [201, 201, 201]
+    fourth = _file(client, holder, "D")
+    assert fourth.status_code == 409
+    assert fourth.json["error"]["code"] == "too_many_open_appeals"
+    assert fourth.json["error"]["limit"] == 3 and "3" in fourth.json["error"]["message"]
+    assert len(client.get("/api/v1/me/appeals", headers=holder).json["appeals"]) == 3
+
+    client.post(f"/api/v1/appeals/{filed[0].json['id']}/decision", headers=official,
+                json={"outcome": "upheld", "note": "the record stands"})
+    assert _file(client, holder, "D").status_code == 201  # a decision frees a place
+    app.config["APPEAL_MAX_OPEN"] = 1
+    other, other_id, _ = citizen()
+    _records(provider, client, other_id, ["E", "F"])
+    assert _file(client, other, "E").status_code == 201
+    assert _file(client, other, "F").json["error"]["limit"] == 1
+
+
+def test_a_record_has_one_open_appeal_at_a_time(client, citizen, provider, official):
+    holder, id_number, _ = citizen()
+    _records(provider, client, id_number, ["A"])
+    first = _file(client, holder, "A")
+    again = _file(client, holder, "A", reason="Still not me, and here is why.")
+    assert again.status_code == 409
+    assert again.json["error"]["code"] == "appeal_already_open"
+    assert again.json["error"]["appeal_id"] == first.json["id"]
+    assert "target_id" in again.json["error"]["fields"]
+    general = {"target": "code", "reason": "My code is wrong."}
+    assert client.post("/api/v1/me/appeals", headers=holder, json=general).status_code == 201
+    assert client.post("/api/v1/me/appeals", headers=holder, json=general).status_code == 409
+
+    client.post(f"/api/v1/appeals/{first.json['id']}/decision", headers=official,
+                json={"outcome": "upheld", "note": "the record stands"})
+    assert _file(client, holder, "A", reason="New evidence: a ticket.").status_code == 201
+
+
+@pytest.mark.parametrize("same_record", [False, True], ids=["many records", "one record"])
+def test_appeals_filed_at_the_same_moment_keep_the_limits(app, citizen, provider, same_record):
+    client = app.test_client()
+    holder, id_number, _ = citizen()
+    refs = [f"R{n}" for n in range(8)]
+    _records(provider, client, id_number, refs)
+    start = threading.Barrier(len(refs))
+
+    def file(ref):
+        start.wait()
+        return _file(app.test_client(), holder, "R0" if same_record else ref).status_code
+
+    with ThreadPoolExecutor(len(refs)) as pool:
+        statuses = sorted(pool.map(file, refs))
+    allowed = 1 if same_record else 3  # APPEAL_MAX_OPEN's default
+    assert statuses == [201] * allowed + [409] * (len(refs) - allowed)
+    assert len(client.get("/api/v1/me/appeals", headers=holder).json["appeals"]) == allowed
+
+
+def _queue_pages(client, official, limit):
+    pages, cursor = [], None
+    while True:
+        query = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        answer = client.get("/api/v1/appeals", headers=official, query_string=query)
+        assert answer.status_code == 200, answer.json
+        pages.append(answer.json["appeals"])
+        cursor = answer.json["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 20
+
+
+def test_the_queue_comes_a_page_at_a_time_overdue_first(app, client, citizen, provider,
+                                                        official):
+    people = [citizen() for _ in range(3)]
+    for n, (_, id_number, _) in enumerate(people):
+        _records(provider, client, id_number, [f"P{n}-{k}" for k in range(3)])
+    for days, k in ((3, 0), (0, 1), (5, 2)):  # deadline 0 days: overdue at once
+        app.config["APPEAL_DEADLINE_DAYS"] = days
+        for n, (holder, _, _) in enumerate(people):
+            assert _file(client, holder, f"P{n}-{k}").status_code == 201
+    decided = client.get("/api/v1/appeals", headers=official).json["appeals"][-1]
+    client.post(f"/api/v1/appeals/{decided['id']}/decision", headers=official,
+                json={"outcome": "upheld", "note": "the record stands"})
+
+    everything = client.get("/api/v1/appeals", headers=official,
+                            query_string={"limit": 200}).json
+    assert everything["next_cursor"] is None
+    listed = everything["appeals"]
+    assert len(listed) == 9
+    assert [a["overdue"] for a in listed[:3]] == [True] * 3
+    assert [a["state"] for a in listed] == ["open"] * 8 + ["upheld"]
+    for limit in (1, 2, 4, 8, 9):
+        pages = _queue_pages(client, official, limit)
+        assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1)
+        assert [a["id"] for page in pages for a in page] == [a["id"] for a in listed]
+    assert len(client.get("/api/v1/appeals", headers=official).json["appeals"]) == 9  # default
+
+
+def test_the_queue_refuses_an_unbounded_page_or_a_made_up_cursor(client, official):
+    for query, field in (({"limit": 201}, "limit"), ({"limit": 0}, "limit"),
+                         ({"cursor": "not-a-cursor"}, "cursor"),
+                         ({"cursor": "WzAsIjIwMjYtMDEtMDEiLDFd"}, "cursor")):  # naive time
+        answer = client.get("/api/v1/appeals", headers=official, query_string=query)
+        assert answer.status_code == 422, (query, answer.json)
+        assert field in answer.json["error"]["fields"]
+
+
+def test_the_next_page_starts_after_the_last_one_seen_even_as_appeals_change(
+        app, client, citizen, provider, official):
+    holder, id_number, _ = citizen()
+    _records(provider, client, id_number, ["A", "B", "C"])
+    first, second = (_file(client, holder, ref).json["id"] for ref in "AB")
+    page = client.get("/api/v1/appeals", headers=official, query_string={"limit": 1}).json
+    assert [a["id"] for a in page["appeals"]] == [first]
+    client.post(f"/api/v1/appeals/{first}/decision", headers=official,
+                json={"outcome": "upheld", "note": "the record stands"})
+    third = _file(client, holder, "C").json["id"]
+    rest = client.get("/api/v1/appeals", headers=official,
+                      query_string={"cursor": page["next_cursor"]}).json
+    # The one decided meanwhile comes again among the decided; the new one is not lost.
+    assert [(a["id"], a["state"]) for a in rest["appeals"]] == [
+        (second, "open"), (third, "open"), (first, "upheld")]

@@ -295,7 +295,10 @@ def _fixed(path: str, body: Any = None) -> Builder:
 
 
 def _appeal(w: World, caller: str) -> Call:
-    # The other citizen names the holder's record: it is not theirs to appeal.
+    # The other citizen names the holder's record: it is not theirs to appeal. The
+    # holder's own appeal of it is open already (one per target), so theirs is of the code.
+    if caller == CITIZEN:
+        return Call("/api/v1/me/appeals", {"target": "code", "reason": "My code is wrong."})
     return Call("/api/v1/me/appeals", {"target": "code", "target_id": w.holder_record,
                                        "reason": "This record is wrong."})
 

@@ -1,4 +1,5 @@
-// The appeals queue: open appeals, overdue ones first, each with its decision form.
+// The appeals queue: open appeals, overdue ones first, each with its decision form;
+// read a page at a time (the answer's next_cursor), "More appeals" for the next.
 import { ApiError } from '../lib/api.js';
 import { $, clearErrors, el, replace, showFieldErrors } from '../lib/dom.js';
 import { t, tOr } from '../lib/i18n.js';
@@ -10,23 +11,58 @@ export function queueOrder(a, b) {
   return rank(a) - rank(b) || String(a.deadline).localeCompare(String(b.deadline)) || a.id - b.id;
 }
 
+/** Appeals asked for at a time; "More appeals" fetches the next page. */
+export const PAGE_SIZE = 25;
+
 export class QueuePanel {
   constructor(ctx) {
     this.ctx = ctx;
+    this.appeals = new Map(); // id -> appeal, every page loaded so far
+    this.cursor = null;
+    this.generation = 0; // a page asked for before the last reload is dropped
+    $('#queue-more').addEventListener('click', () => this.more());
   }
 
   async load() {
     const offered = this.ctx.offers('GET /api/v1/appeals');
     $('#queue-unavailable').hidden = offered;
     if (!offered) return;
+    this.appeals.clear();
+    this.cursor = null;
+    this.generation += 1;
+    await this.fetchPage(null, $('#queue'));
+  }
+
+  async more() {
+    if (this.cursor) await this.fetchPage(this.cursor, $('#queue-status'));
+  }
+
+  async fetchPage(cursor, errorNode) {
+    const params = new URLSearchParams({ limit: PAGE_SIZE });
+    if (cursor) params.set('cursor', cursor);
+    const more = $('#queue-more');
+    const generation = this.generation;
+    more.disabled = true;
+    $('#queue-status').hidden = true;
     try {
-      const answer = await this.ctx.call('/api/v1/appeals');
-      const list = [...(answer.appeals || [])].sort(queueOrder);
-      replace($('#queue'), list.length ? list.map((a) => this.item(a))
-        : el('p', { class: 'hint' }, t('queue.none')));
+      const answer = await this.ctx.call(`/api/v1/appeals?${params}`);
+      if (generation !== this.generation) return;
+      // One decided since the first page comes again among the decided: keep the newer.
+      for (const a of answer.appeals || []) this.appeals.set(a.id, a);
+      this.cursor = answer.next_cursor || null;
+      this.render();
     } catch (err) {
-      this.ctx.report(err, $('#queue'));
+      this.ctx.report(err, errorNode);
+    } finally {
+      more.disabled = false;
     }
+  }
+
+  render() {
+    const list = [...this.appeals.values()].sort(queueOrder);
+    replace($('#queue'), list.length ? list.map((a) => this.item(a))
+      : el('p', { class: 'hint' }, t('queue.none')));
+    $('#queue-more').hidden = !this.cursor;
   }
 
   item(a) {
@@ -65,11 +101,12 @@ export class QueuePanel {
   async decide(appeal, form) {
     clearErrors(form);
     try {
-      await this.ctx.call(`/api/v1/appeals/${appeal.id}/decision`, {
+      const decided = await this.ctx.call(`/api/v1/appeals/${appeal.id}/decision`, {
         method: 'POST',
         body: { outcome: form.elements.outcome.value, note: form.elements.note.value.trim() },
       });
-      await this.load();
+      this.appeals.set(decided.id, decided); // in place: the pages loaded stay loaded
+      this.render();
     } catch (err) {
       if (err instanceof ApiError && Object.keys(err.fields).length) showFieldErrors(form, err.fields);
       else showFieldErrors(form, { _form: [err.message] });

@@ -318,6 +318,7 @@ export const STRINGS = {
   'queue.note': ['Note to the holder (required)', '给持码人的说明（必填）'],
   'queue.decide': ['Decide', '作出决定'],
   'queue.evidence': ['Evidence: {text}', '证据：{text}'],
+  'queue.more': ['More appeals', '更多申诉'],
   'checkpoints.title': ['Checkpoints and devices', '查验点与设备'],
   'checkpoints.none': ['No checkpoints yet.', '暂无查验点。'],
   'checkpoints.id': ['No.', '编号'],
