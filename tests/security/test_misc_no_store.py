@@ -56,6 +56,7 @@ def callers(client: FlaskClient, citizen, operator) -> dict[Role, dict[str, str]
         Role.CHECKPOINT_DEVICE: {"Authorization": f"Bearer {device.json['token']}"},
         Role.CREDIT_AUTHORITY: operator(Role.CREDIT_AUTHORITY, region="r1"),
         Role.ADMIN: operator(Role.ADMIN, region=None),
+        Role.REGISTRAR: operator(Role.REGISTRAR, region="r1"),
     }
 
 
