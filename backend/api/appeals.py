@@ -68,7 +68,12 @@ class MyDataSchema(Schema):
     code_history = fields.List(fields.Dict())
     check_ins = fields.List(fields.Dict())
     restrictions = fields.List(fields.Dict())
+    credit_acts = fields.List(fields.Dict(), metadata={
+        "description": "credit authorities' acts about your restrictions: "
+                       "[{at, who, role, action, target, why}]"})
     appeals = fields.List(fields.Dict())
+    access_log = fields.List(fields.Dict(), metadata={
+        "description": "who among officials read your data: as GET /me/access-log"})
     retention_days = fields.Dict()
     not_kept = fields.List(fields.String())
 

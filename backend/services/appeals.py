@@ -3,7 +3,8 @@
 Health appeals are decided by officials of the holder's region, restriction
 appeals by credit authorities. A correction withdraws the disputed record (kept,
 with who withdrew it and why) and recomputes the code, or lifts the restriction.
-Every decision is audited.
+Every decision and every reading of the queue is audited (restriction appeals in
+the credit store's own log) and shown in the access log of each holder concerned.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..credit.service import lift_restriction
 from ..exceptions import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Appeal, Citizen, GovRecord, Role
-from .audit import Actor, note_access, record
+from .audit import Actor, note_access, record, record_credit
 from .codes import CodeChange, recompute_codes
 
 OPEN, UPHELD, CORRECTED = "open", "upheld", "corrected"
@@ -72,8 +73,29 @@ def queue(actor: Actor, now: datetime) -> list[Appeal]:
     if actor.role == Role.OFFICIAL.value:
         query = query.where(Appeal.region == actor.region)
     order = case((Appeal.state != OPEN, 2), (Appeal.deadline < now, 0), else_=1)
-    return list(db.session.execute(
+    appeals = list(db.session.execute(
         query.order_by(order, Appeal.deadline, Appeal.id)).scalars())
+    _note_queue_read(actor, appeals, now)
+    return appeals
+
+
+def _note_queue_read(actor: Actor, appeals: list[Appeal], now: datetime) -> None:
+    """Reading the queue reads each holder's appeal: audited, and in their access log."""
+    if not appeals:
+        return
+    detail = {"appeals": len(appeals)}
+    if _decides(actor) == "restriction":
+        record_credit(actor, "appeals.read", "appeals:restriction", now=now, detail=detail)
+        audit_id = None  # the entry is in the credit store's log
+    else:
+        audit_id = record(actor, "appeals.read", "appeals:code", now=now, detail=detail).id
+    subjects = dict(db.session.execute(
+        select(Citizen.id, Citizen.subject).where(
+            Citizen.id.in_(sorted({a.citizen_id for a in appeals})))).all())
+    for appeal in appeals:
+        note_access(actor, subjects[appeal.citizen_id], "appeals.read", "appeals", None,
+                    audit_id, now)
+    db.session.commit()
 
 
 def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
@@ -106,10 +128,15 @@ def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
             _, changes = recompute_codes([citizen], now, ruleset_cache)
     appeal.state, appeal.decided_at, appeal.decided_by = outcome, now, actor.id
     appeal.decided_by_name, appeal.decision_note = actor.name, note
-    entry = record(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
-                   region=appeal.region, detail={"outcome": outcome, "target": appeal.target,
-                                                 "target_id": appeal.target_id})
-    if appeal.target == "code":
+    detail = {"outcome": outcome, "target": appeal.target, "target_id": appeal.target_id}
+    if appeal.target == "restriction":
+        # A credit act: audited in the credit store, never on the health officials' log.
+        record_credit(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
+                      id_hash=citizen.id_hash, detail=detail)
+        note_access(actor, citizen.subject, "appeal.decide", "restrictions", note, None, now)
+    else:
+        entry = record(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
+                       region=appeal.region, detail=detail)
         note_access(actor, citizen.subject, "appeal.decide", "records", note, entry.id, now)
     db.session.commit()
     return appeal, changes
