@@ -11,6 +11,7 @@ from .extensions import db
 from .identity import with_check_digit
 from .models import Role
 from .services import context
+from .services.audit import Actor
 from .services.citizens import register_citizen, submit_questionnaire
 from .services.codes import publish_changes
 from .services.gov import import_records, set_area_risk
@@ -37,7 +38,8 @@ def seed(now: datetime) -> dict[str, str]:
                        (Role.CREDIT_AUTHORITY, "Demo court")):
         holders[role], creds[role.value] = issue_credential(role, region=REGION, name=name)
     db.session.commit()
-    provider_id = holders[Role.DATA_PROVIDER].id
+    provider = Actor(id=holders[Role.DATA_PROVIDER].id, name="Demo CDC feed",
+                     role=Role.DATA_PROVIDER.value, region=REGION)
 
     ids = []
     for name, first17, phone in PEOPLE:
@@ -58,14 +60,14 @@ def seed(now: datetime) -> dict[str, str]:
     _, _, changes = set_area_risk(
         "demo-harbour", {"risk_level": "medium", "since": now - timedelta(days=3),
                          "region": REGION},
-        set_by=provider_id, now=now, ruleset_cache=cache,
+        actor=provider, now=now, ruleset_cache=cache,
     )
     publish_changes(redis, changes)
     result = import_records(
         [{"kind": "close_contact", "id_number": ids[1],
           "occurred_at": (now - timedelta(days=2)).isoformat(),
           "source": "demo-cdc", "ref": "CC-0001"}],
-        row_schema=ROW_SCHEMA, keys=keys, provider_id=provider_id, now=now,
+        row_schema=ROW_SCHEMA, keys=keys, actor=provider, now=now,
         clock_skew_seconds=300, ruleset_cache=cache,
     )
     publish_changes(redis, result.changes)
