@@ -83,18 +83,23 @@ def _note_queue_read(actor: Actor, appeals: list[Appeal], now: datetime) -> None
     """Reading the queue reads each holder's appeal: audited, and in their access log."""
     if not appeals:
         return
-    detail = {"appeals": len(appeals)}
-    if _decides(actor) == "restriction":
-        record_credit(actor, "appeals.read", "appeals:restriction", now=now, detail=detail)
-        audit_id = None  # the entry is in the credit store's log
-    else:
-        audit_id = record(actor, "appeals.read", "appeals:code", now=now, detail=detail).id
     subjects = dict(db.session.execute(
         select(Citizen.id, Citizen.subject).where(
             Citizen.id.in_(sorted({a.citizen_id for a in appeals})))).all())
-    for appeal in appeals:
-        note_access(actor, subjects[appeal.citizen_id], "appeals.read", "appeals", None,
-                    audit_id, now)
+    detail = {"appeals": len(appeals)}
+    if _decides(actor) == "restriction":
+        # The health rows first, then the credit store's log, as a decision writes them:
+        # on SQLite, where each is locked whole, two requests then never wait on each other.
+        for appeal in appeals:
+            note_access(actor, subjects[appeal.citizen_id], "appeals.read", "appeals", None,
+                        None, now)  # the audit entry is in the credit store's log
+        db.session.flush()
+        record_credit(actor, "appeals.read", "appeals:restriction", now=now, detail=detail)
+    else:
+        audit_id = record(actor, "appeals.read", "appeals:code", now=now, detail=detail).id
+        for appeal in appeals:
+            note_access(actor, subjects[appeal.citizen_id], "appeals.read", "appeals", None,
+                        audit_id, now)
     db.session.commit()
 
 
