@@ -81,15 +81,23 @@ commands = [create_user, rotate_keys, seed_demo]
 @click.command("verify-audit")
 @with_appcontext
 def verify_audit() -> None:
-    """Check the audit log's hash chain; exit 1 at the first edited or removed entry."""
+    """Check both audit logs' hash chains (health, then credit); exit 1 at the first
+    edited or removed entry."""
+    from .credit.models import CreditAuditEntry
+    from .models.audit import AuditEntry
     from .services.audit import verify_chain
 
-    checked, broken = verify_chain()
-    if broken is not None:
-        click.echo(f"audit log BROKEN at entry {broken.entry_id}: {broken.problem} "
-                   f"({checked} entries verified before it)")
+    failed = False
+    for name, model in (("audit log", AuditEntry), ("credit audit log", CreditAuditEntry)):
+        checked, broken = verify_chain(model=model)
+        if broken is not None:
+            click.echo(f"{name} BROKEN at entry {broken.entry_id}: {broken.problem} "
+                       f"({checked} entries verified before it)")
+            failed = True
+        else:
+            click.echo(f"{name} intact: {checked} entries")
+    if failed:
         raise SystemExit(1)
-    click.echo(f"audit log intact: {checked} entries")
 
 
 commands.append(verify_audit)

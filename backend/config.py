@@ -68,9 +68,12 @@ class Config:
                     or f"sqlite:///{inst / 'credit.sqlite3'}"
                 ),
                 "pool_pre_ping": True,
+                "hide_parameters": True,
             }
         }
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # hide_parameters: a database error's message never carries the values bound to
+        # the statement (ID hashes, names, reasons), so no log or traceback shows them.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         # How long a statement waits for a row another transaction holds (PostgreSQL).
         # An evaluation locks the person's stored code, and a publish holds a whole
         # region's until it commits: past this wait the request answers 503 (nothing

@@ -46,7 +46,8 @@ def seed(now: datetime) -> dict[str, str]:
                        (Role.REGISTRAR, "Demo service counter")):
         holders[role], creds[role.value] = issue_credential(role, region=REGION, name=name)
     db.session.commit()
-    provider_id = holders[Role.DATA_PROVIDER].id
+    provider = Actor(id=holders[Role.DATA_PROVIDER].id, name="Demo CDC feed",
+                     role=Role.DATA_PROVIDER.value, region=REGION)
 
     notifier = context.notifier()
     registrar = holders[Role.REGISTRAR]
@@ -57,7 +58,7 @@ def seed(now: datetime) -> dict[str, str]:
          "ref": f"ID-{n:04d}", "detail": {"phone": phone}}
         for n, (_, first17, phone) in enumerate(PEOPLE + UNREGISTERED, start=1)
     ]
-    import_records(identity, row_schema=ROW_SCHEMA, keys=keys, provider_id=provider_id,
+    import_records(identity, row_schema=ROW_SCHEMA, keys=keys, actor=provider,
                    now=now, clock_skew_seconds=300, ruleset_cache=cache)
 
     ids = []
@@ -84,14 +85,14 @@ def seed(now: datetime) -> dict[str, str]:
     _, _, changes = set_area_risk(
         "demo-harbour", {"risk_level": "medium", "since": now - timedelta(days=3),
                          "region": REGION},
-        set_by=provider_id, now=now, ruleset_cache=cache,
+        actor=provider, now=now, ruleset_cache=cache,
     )
     publish_changes(redis, changes)
     result = import_records(
         [{"kind": "close_contact", "id_number": ids[1],
           "occurred_at": (now - timedelta(days=2)).isoformat(),
           "source": "demo-cdc", "ref": "CC-0001"}],
-        row_schema=ROW_SCHEMA, keys=keys, provider_id=provider_id, now=now,
+        row_schema=ROW_SCHEMA, keys=keys, actor=provider, now=now,
         clock_skew_seconds=300, ruleset_cache=cache,
     )
     publish_changes(redis, result.changes)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from typing import Any
 
 from flask import Flask, jsonify, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError, StatementError
 from werkzeug.exceptions import HTTPException
 
 from .exceptions import DomainError
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout ran out
+log = logging.getLogger(__name__)
 
 
 def _flatten(messages: Any) -> dict[str, Any]:
@@ -86,6 +89,46 @@ def handle_database_down(exc: OperationalError):
     return response
 
 
+def describe_database_error(exc: SQLAlchemyError) -> str:
+    """What went wrong, in words that carry no value from the statement.
+
+    A driver's message may quote the values (PostgreSQL's ``DETAIL: Key (hash)=(...)
+    already exists``, ``invalid input syntax for type integer: "..."``), so only
+    names are kept: the error classes, the SQLSTATE, the constraint, table and column.
+    """
+    parts = [type(exc).__name__]
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        parts.append(f"{type(orig).__module__}.{type(orig).__name__}")
+        for label, value in (("sqlstate", getattr(orig, "sqlstate", None)),
+                             ("sqlite", getattr(orig, "sqlite_errorname", None))):
+            if value:
+                parts.append(f"{label}={value}")
+        diag = getattr(orig, "diag", None)
+        for name in ("constraint_name", "table_name", "column_name"):
+            value = getattr(diag, name, None) if diag is not None else None
+            if value:
+                parts.append(f"{name.removesuffix('_name')}={value}")
+        if type(orig).__module__.startswith("sqlite3"):
+            # SQLite's messages name the constraint and column, never a value.
+            parts.append(f"({orig})")
+    if isinstance(exc, StatementError) and exc.statement:
+        statement = " ".join(exc.statement.split())
+        parts.append(f"statement: {statement[:300]}")
+    return " ".join(parts)
+
+
+def handle_database_error(exc: SQLAlchemyError):
+    """An unexpected database error: 500, logged with its stack but never its values."""
+    from .extensions import db
+
+    db.session.rollback()
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("database error on %s %s: %s\n%s", request.method, request.path,
+              describe_database_error(exc), stack)
+    return error_body(500, "internal_error", "Something went wrong; nothing was stored.")
+
+
 def _refuse_nul() -> None:
     # PostgreSQL text cannot hold NUL; refuse it in the path or query before any view.
     if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
@@ -99,3 +142,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(OperationalError, handle_database_down)
+    # Any other database error is a bug: answered 500 and logged without parameters
+    # (Flask's default handler would log the driver's message, which may quote them).
+    app.register_error_handler(SQLAlchemyError, handle_database_error)

@@ -114,7 +114,12 @@ class MyDataSchema(Schema):
     code_history = fields.List(fields.Dict())
     check_ins = fields.List(fields.Dict())
     restrictions = fields.List(fields.Dict())
+    credit_acts = fields.List(fields.Dict(), metadata={
+        "description": "credit authorities' acts about your restrictions: "
+                       "[{at, who, role, action, target, why}]"})
     appeals = fields.List(fields.Dict())
+    access_log = fields.List(fields.Dict(), metadata={
+        "description": "who among officials read your data: as GET /me/access-log"})
     retention_days = fields.Dict()
     not_kept = fields.List(fields.String())
 
@@ -157,7 +162,7 @@ def appeals_queue(query):
     decided ones. Officials see code appeals of their region, credit authorities
     restriction appeals. Ask for the next page with ``?cursor=<next_cursor>``."""
     at = now()
-    page, next_at = queue(current_actor(), after=query["cursor"], limit=query["limit"])
+    page, next_at = queue(current_actor(), at, after=query["cursor"], limit=query["limit"])
     return {"appeals": [appeal_view(a, at) for a in page], "next_cursor": next_at}
 
 

@@ -1,4 +1,8 @@
-"""Credit authorities place and lift lawful travel restrictions, with due process."""
+"""Credit authorities place and lift lawful travel restrictions, with due process.
+
+Their acts are audited in the credit store's own log (``GET /credit/audit``), which
+health officials never read.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,19 @@ from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from ..auth import requires
-from ..credit.models import AUTHORITY_LEVELS, LEGAL_KINDS, RESTRICTABLE
+from ..credit.models import AUTHORITY_LEVELS, LEGAL_KINDS, RESTRICTABLE, CreditAuditEntry
 from ..credit.service import lift_restriction, place_restriction
 from ..exceptions import ValidationFailed
 from ..extensions import db
 from ..identity import id_number_problem
 from ..models import CATEGORIES, Role
 from ..services import context
-from ..services.audit import record
+from ..services.audit import query_entries, record_credit
 from .auditing import current_actor
 from .base import Blueprint
 from .common import now
 from .schemas import _time
+from .schemas_officials import AuditPageSchema, AuditQuerySchema
 
 blp = Blueprint("credit", __name__, url_prefix="/api/v1/credit", description="Credit records")
 
@@ -104,10 +109,9 @@ def create(data):
     actor = current_actor()
     id_hash = context.identity_keys().id_hash(data["id_number"])
     restriction = place_restriction(data, id_hash=id_hash, actor_id=actor.id, now=at)
-    # The act goes on the (health-side) audit log; no health data goes the other way.
-    record(actor, "restriction.place", f"restriction:{restriction.id}", now=at,
-           detail={"categories": restriction.categories,
-                   "legal_basis": data["legal_basis"]["ref"]})
+    record_credit(actor, "restriction.place", f"restriction:{restriction.id}", now=at,
+                  id_hash=id_hash, detail={"categories": restriction.categories,
+                                           "legal_basis": data["legal_basis"]["ref"]})
     db.session.commit()
     return {"restriction_id": restriction.id}
 
@@ -122,7 +126,19 @@ def lift(data, restriction_id: int):
     actor = current_actor()
     restriction = lift_restriction(restriction_id, reason=data["reason"], actor_id=actor.id,
                                    now=at)
-    record(actor, "restriction.lift", f"restriction:{restriction.id}", now=at,
-           reason=data["reason"])
+    record_credit(actor, "restriction.lift", f"restriction:{restriction.id}", now=at,
+                  id_hash=restriction.id_hash, reason=data["reason"])
     db.session.commit()
     return {"restriction_id": restriction.id, "lifted_at": at.isoformat()}
+
+
+@blp.get("/audit")
+@requires(Role.CREDIT_AUTHORITY)
+@blp.arguments(AuditQuerySchema, location="query")
+@blp.response(200, AuditPageSchema)
+def audit(query):
+    """The credit store's audit log, newest first: restrictions placed and lifted,
+    restriction appeals read and decided. Only credit authorities read it."""
+    entries, total = query_entries(region=None, model=CreditAuditEntry, **query)
+    return {"entries": entries, "page": query["page"], "per_page": query["per_page"],
+            "total": total}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ..auth import current_principal, requires
+from ..auth import requires
 from ..exceptions import ValidationFailed
 from ..metrics import IMPORT_BATCH, IMPORT_ROWS
 from ..models import Role
 from ..services import context
 from ..services.gov import import_records, set_area_risk
+from .auditing import current_actor
 from .base import Blueprint
 from .common import now, ruleset_cache
 from .schemas import (
@@ -28,12 +29,15 @@ ROW_SCHEMA = GovRecordSchema()
 @blp.arguments(ImportRequestSchema)
 @blp.response(200, ImportResultSchema)
 def post_records(data):
-    """Import a batch of records: idempotent by (source, ref), all-or-nothing for valid rows."""
+    """Import a batch of records: idempotent by (source, ref), all-or-nothing for valid rows.
+
+    The answer is the same whether or not the people named are registered; the batch
+    is audited (counts by kind, never an ID number)."""
     result = import_records(
         data["records"],
         row_schema=ROW_SCHEMA,
         keys=context.identity_keys(),
-        provider_id=current_principal().credential_id,
+        actor=current_actor(),
         now=now(),
         clock_skew_seconds=context.settings().clock_skew,
         ruleset_cache=ruleset_cache(),
@@ -51,12 +55,12 @@ def post_records(data):
 @blp.arguments(AreaRiskSchema)
 @blp.response(200, AreaRiskResultSchema)
 def put_area(data, area_code: str):
-    """Set an area's risk level from ``since``; travellers' codes are recomputed."""
+    """Set an area's risk level from ``since``; travellers' codes are recomputed (audited)."""
     if not is_code(area_code):
         raise ValidationFailed("Bad area code.", fields={"area_code": [
             "must be 1-32 letters, digits, '-' or '_'"]})
     level, recomputed, changes = set_area_risk(
-        area_code, data, set_by=current_principal().credential_id, now=now(),
+        area_code, data, actor=current_actor(), now=now(),
         ruleset_cache=ruleset_cache(),
     )
     context.publish(changes)

@@ -291,9 +291,6 @@ class ImportResultSchema(Schema):
     accepted = fields.Integer()
     duplicates = fields.Integer()
     rejected = fields.List(fields.Nested(RejectedRowSchema))
-    recomputed = fields.Integer(
-        metadata={"description": "registered people whose code was recomputed"}
-    )
 
 
 class AreaRiskSchema(Schema):

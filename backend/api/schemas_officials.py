@@ -34,7 +34,8 @@ class SimulationSchema(Schema):
                           metadata={"description": "counts by transition, e.g. green->yellow"})
     unchanged = fields.Integer()
     samples = fields.List(fields.Dict(), metadata={
-        "description": "a few people per transition: pseudonymous subject and new reasons"})
+        "description": "the commonest groups per transition, no person named: "
+                       "{transition, count, reasons: [{rule_id, summary, color}]}"})
     seconds = fields.Float()
 
 

@@ -54,7 +54,8 @@ def _options(data) -> dict:
 @blp.arguments(TracingRequestSchema)
 @blp.response(200, LeadsSchema)
 def leads(data):
-    """People checked in at the case's checkpoints near the case's visits (audited)."""
+    """People checked in at the case's checkpoints near the case's visits (audited, and
+    in the access log of each person read). An unknown case has no visits."""
     case = find_case(data["case"], context.identity_keys())
     visits, found = find_leads(current_actor(), case, **_options(data))
     return {"case_visits": visits, "leads": [lead.to_dict() for lead in found]}
@@ -65,7 +66,8 @@ def leads(data):
 @blp.arguments(TracingRequestSchema)
 @blp.response(200, TracingImportSchema)
 def import_(data):
-    """Import the leads as secondary contacts; their codes are recomputed."""
+    """Import the leads as secondary contacts; their codes are recomputed. Only for a
+    founded case (positive test, confirmed infection or quarantine order): 422 otherwise."""
     case = find_case(data["case"], context.identity_keys())
     result = import_leads(current_actor(), case, ruleset_cache=ruleset_cache(),
                           keys=context.identity_keys(), **_options(data))

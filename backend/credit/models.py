@@ -56,3 +56,30 @@ class RestrictionEvent(db.Model):
     action: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class CreditAuditEntry(db.Model):
+    """The credit store's own audit log: every credit act, chained by hashes.
+
+    Kept here, apart from the health audit log, so that legal bases, lift reasons and
+    appeal notes are read only by credit authorities and, for their own records, by
+    the holder (``id_hash``). It holds credit acts only, never health data.
+    """
+
+    __bind_key__ = "credit"
+    __tablename__ = "credit_audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_name: Mapped[str | None] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    # Whose record the act concerns (keyed hash of the ID number), so the holder sees it.
+    id_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..extensions import db
-from .models import RESTRICTABLE, Restriction
+from .models import RESTRICTABLE, CreditAuditEntry, Restriction
 
 
 def _active_at(at: datetime):
@@ -67,3 +67,13 @@ def own_restrictions(id_hash: str, at: datetime) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def own_credit_acts(id_hash: str) -> list[dict[str, Any]]:
+    """The credit audit entries about the holder's own records, oldest first."""
+    rows = db.session.execute(
+        select(CreditAuditEntry).where(CreditAuditEntry.id_hash == id_hash)
+        .order_by(CreditAuditEntry.id)
+    ).scalars()
+    return [{"at": e.at.isoformat(), "who": e.actor_name, "role": e.role, "action": e.action,
+             "target": e.target, "why": e.reason} for e in rows]

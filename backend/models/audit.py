@@ -1,4 +1,8 @@
-"""The append-only audit log of official acts, chained by hashes."""
+"""The append-only audit log of official acts, chained by hashes.
+
+Credit acts have a log of their own in the credit store (``CreditAuditEntry``), read
+only by credit authorities and the holder; both refuse changes alike.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..credit.models import CreditAuditEntry
 from ..extensions import db
 from .types import UTCDateTime
 
@@ -39,5 +44,7 @@ class AuditLogIsAppendOnly(RuntimeError):
 
 @event.listens_for(AuditEntry, "before_update")
 @event.listens_for(AuditEntry, "before_delete")
+@event.listens_for(CreditAuditEntry, "before_update")
+@event.listens_for(CreditAuditEntry, "before_delete")
 def _refuse_change(mapper, connection, target) -> None:
     raise AuditLogIsAppendOnly("audit entries are never changed or deleted")

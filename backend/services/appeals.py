@@ -3,7 +3,8 @@
 Health appeals are decided by officials of the holder's region, restriction
 appeals by credit authorities. A correction withdraws the disputed record (kept,
 with who withdrew it and why) and recomputes the code, or lifts the restriction.
-Every decision is audited.
+Every decision and every reading of the queue is audited (restriction appeals in
+the credit store's own log) and shown in the access log of each holder concerned.
 
 A holder has at most ``max_open`` appeals open at once, and one per target (a record,
 a restriction, or their code as a whole): a second appeal of the same thing waits
@@ -24,7 +25,7 @@ from ..exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Appeal, Citizen, GovRecord, Role
 from . import prebuilt
-from .audit import Actor, note_access, record
+from .audit import Actor, note_access, record, record_credit
 from .codes import CodeChange, recompute_codes
 
 OPEN, UPHELD, CORRECTED = "open", "upheld", "corrected"
@@ -112,7 +113,7 @@ def _decides(actor: Actor) -> str:
 QueuePosition = tuple[bool, datetime, int]
 
 
-def queue(actor: Actor, *, after: QueuePosition | None = None,
+def queue(actor: Actor, now: datetime, *, after: QueuePosition | None = None,
           limit: int = 50) -> tuple[list[Appeal], QueuePosition | None]:
     """A page of the appeals this actor may decide: open ones by deadline (so overdue
     first), then decided ones; and where the next page starts (None after the last)."""
@@ -129,10 +130,37 @@ def queue(actor: Actor, *, after: QueuePosition | None = None,
                 and_(Appeal.deadline == deadline, Appeal.id > last_id)))))
     page = list(db.session.execute(
         query.order_by(decided, Appeal.deadline, Appeal.id).limit(limit + 1)).scalars())
-    if len(page) <= limit:
+    more = len(page) > limit
+    page = page[:limit]
+    _note_queue_read(actor, page, now)
+    if not more:
         return page, None
-    last = page[limit - 1]
-    return page[:limit], (last.state != OPEN, last.deadline, last.id)
+    last = page[-1]
+    return page, (last.state != OPEN, last.deadline, last.id)
+
+
+def _note_queue_read(actor: Actor, appeals: list[Appeal], now: datetime) -> None:
+    """Reading the queue reads each holder's appeal: audited, and in their access log."""
+    if not appeals:
+        return
+    subjects = dict(db.session.execute(
+        select(Citizen.id, Citizen.subject).where(
+            Citizen.id.in_(sorted({a.citizen_id for a in appeals})))).all())
+    detail = {"appeals": len(appeals)}
+    if _decides(actor) == "restriction":
+        # The health rows first, then the credit store's log, as a decision writes them:
+        # on SQLite, where each is locked whole, two requests then never wait on each other.
+        for appeal in appeals:
+            note_access(actor, subjects[appeal.citizen_id], "appeals.read", "appeals", None,
+                        None, now)  # the audit entry is in the credit store's log
+        db.session.flush()
+        record_credit(actor, "appeals.read", "appeals:restriction", now=now, detail=detail)
+    else:
+        audit_id = record(actor, "appeals.read", "appeals:code", now=now, detail=detail).id
+        for appeal in appeals:
+            note_access(actor, subjects[appeal.citizen_id], "appeals.read", "appeals", None,
+                        audit_id, now)
+    db.session.commit()
 
 
 def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
@@ -165,10 +193,15 @@ def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
             _, changes = recompute_codes([citizen], now, ruleset_cache)
     appeal.state, appeal.decided_at, appeal.decided_by = outcome, now, actor.id
     appeal.decided_by_name, appeal.decision_note = actor.name, note
-    entry = record(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
-                   region=appeal.region, detail={"outcome": outcome, "target": appeal.target,
-                                                 "target_id": appeal.target_id})
-    if appeal.target == "code":
+    detail = {"outcome": outcome, "target": appeal.target, "target_id": appeal.target_id}
+    if appeal.target == "restriction":
+        # A credit act: audited in the credit store, never on the health officials' log.
+        record_credit(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
+                      id_hash=citizen.id_hash, detail=detail)
+        note_access(actor, citizen.subject, "appeal.decide", "restrictions", note, None, now)
+    else:
+        entry = record(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
+                       region=appeal.region, detail=detail)
         note_access(actor, citizen.subject, "appeal.decide", "records", note, entry.id, now)
     db.session.commit()
     return appeal, changes

@@ -3,7 +3,9 @@
 A batch is all-or-nothing for its valid rows: invalid rows are reported by
 index and not stored, duplicates (same ``source`` and ``ref`` with the same
 content) are counted and skipped, and the codes of every registered person the
-batch touches are recomputed in the same transaction.
+batch touches are recomputed in the same transaction. The answer never says how
+many of them were registered: that would tell a provider who is. Each batch and
+each area change is audited with counts, never an ID number.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..identity import IdentityKeys
 from ..models import AreaRiskLevel, Citizen, GovRecord, QuestionnaireTravel
+from .audit import Actor, record
 from .codes import CodeChange, citizens_by_id_hashes, recompute_codes
 from .facts import LOOKBACK
 
@@ -29,7 +32,6 @@ class ImportResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    recomputed: int = 0
     changes: list[CodeChange] = field(default_factory=list)
 
 
@@ -50,7 +52,7 @@ def import_records(
     *,
     row_schema: Schema,
     keys: IdentityKeys,
-    provider_id: int | None,
+    actor: Actor,
     now: datetime,
     clock_skew_seconds: int,
     ruleset_cache: dict,
@@ -72,9 +74,10 @@ def import_records(
 
     for attempt in range(2):
         try:
-            inserted, hashes = _insert_new(valid, result, keys, provider_id, now)
+            inserted, hashes = _insert_new(valid, result, keys, actor.id, now)
             touched = citizens_by_id_hashes(hashes)
             _, changes = recompute_codes(touched, now, ruleset_cache)
+            _audit_import(actor, result, inserted, valid, now)
             db.session.commit()
         except IntegrityError:
             # A concurrent import stored some of the same (source, ref): start again.
@@ -86,11 +89,22 @@ def import_records(
             ]
             continue
         result.accepted = inserted
-        result.recomputed = len(touched)
         result.changes = changes
         break
     result.rejected.sort(key=lambda r: r["index"])
     return result
+
+
+def _audit_import(actor: Actor, result: ImportResult, inserted: int,
+                  valid: list[tuple[int, dict[str, Any]]], now: datetime) -> None:
+    """Who imported how many of which kind, from which sources: counts only."""
+    kinds: dict[str, int] = {}
+    for _, row in valid:
+        kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
+    record(actor, "gov.import", f"provider:{actor.id}", now=now, detail={
+        "accepted": inserted, "duplicates": result.duplicates,
+        "rejected": len(result.rejected), "kinds": dict(sorted(kinds.items())),
+        "sources": sorted({row["source"] for _, row in valid})})
 
 
 def _insert_new(
@@ -149,14 +163,14 @@ def set_area_risk(
     area_code: str,
     data: Mapping[str, Any],
     *,
-    set_by: int | None,
+    actor: Actor,
     now: datetime,
     ruleset_cache: dict,
 ) -> tuple[AreaRiskLevel, int, list[CodeChange]]:
     """Record an area's new risk level and recompute everyone who reported a stay there."""
     level = AreaRiskLevel(
         area_code=area_code, region=data["region"], risk_level=data["risk_level"],
-        since=data["since"], set_at=now, set_by=set_by,
+        since=data["since"], set_at=now, set_by=actor.id,
     )
     db.session.add(level)
     db.session.flush()
@@ -171,5 +185,9 @@ def set_area_risk(
         )
     ).scalars().all()
     _, changes = recompute_codes(travellers, now, ruleset_cache)
+    # On the area's region's log, where its officials see what changed their people's codes.
+    record(actor, "area.set", f"area:{area_code}", now=now, region=data["region"], detail={
+        "risk_level": data["risk_level"], "since": data["since"].isoformat(),
+        "recomputed": len(travellers)})
     db.session.commit()
     return level, len(travellers), changes

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..credit.reads import own_restrictions
+from ..credit.reads import own_credit_acts, own_restrictions
 from ..extensions import db
 from ..models import (
     Appeal,
@@ -74,7 +74,10 @@ def my_data(citizen: Citizen, *, issuer: str, now: datetime,
             "scanned_at": _iso(c.scanned_at), "offline": c.offline,
         } for c, name in checkins],
         "restrictions": own_restrictions(citizen.id_hash, now),
+        # What credit authorities did about your restrictions (from the credit audit log).
+        "credit_acts": own_credit_acts(citizen.id_hash),
         "appeals": [appeal_view(a, now) for a in appeals],
+        "access_log": access_log(citizen),
         "retention_days": retention_days,
         "not_kept": ["your full ID number (only a keyed hash and its last four characters)",
                      "who was refused at a checkpoint (refusals are only counted)"],

@@ -2,9 +2,10 @@
 
 Simulation evaluates the draft and the active ruleset over the region's whole
 current population, batch by batch (one query per kind of row per batch), and
-writes nothing. Publishing stores the new version and recomputes every code of
-the region in one transaction: if anything fails, the old version stays active
-and no code changes.
+writes nothing but its audit entry; its samples are groups (transition, the rules
+that would fire, how many people), never a person. Publishing stores the new
+version and recomputes every code of the region in one transaction: if anything
+fails, the old version stays active and no code changes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -114,8 +115,31 @@ def _bulk_work() -> Iterator[None]:
 class Simulation:
     subjects: int = 0
     transitions: Counter = field(default_factory=Counter)
-    samples: dict[str, list[dict]] = field(default_factory=dict)
+    # (transition, rule ids that would fire) -> how many people: no one is named.
+    groups: Counter = field(default_factory=Counter)
+    rules: dict[str, dict[str, str]] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def note(self, transition: str, reasons: Iterable[Any]) -> None:
+        ids = []
+        for reason in reasons:
+            ids.append(reason.rule_id)
+            self.rules.setdefault(reason.rule_id, {
+                "rule_id": reason.rule_id, "summary": reason.summary, "color": reason.color})
+        self.groups[(transition, tuple(ids))] += 1
+
+    def samples(self) -> list[dict[str, Any]]:
+        """The commonest groups of each transition: what would fire, and for how many."""
+        by_transition: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        for (transition, ids), count in self.groups.items():
+            by_transition.setdefault(transition, []).append((ids, count))
+        out = []
+        for transition, groups in sorted(by_transition.items()):
+            groups.sort(key=lambda g: (-g[1], g[0]))
+            out.extend({"transition": transition, "count": count,
+                        "reasons": [self.rules[i] for i in ids]}
+                       for ids, count in groups[:SAMPLES_PER_TRANSITION])
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         changes = {k: v for k, v in sorted(self.transitions.items()) if "->" in k}
@@ -123,7 +147,7 @@ class Simulation:
             "subjects": self.subjects,
             "changes": changes,
             "unchanged": self.transitions.get("unchanged", 0),
-            "samples": [s for group in self.samples.values() for s in group],
+            "samples": self.samples(),
             "seconds": round(self.seconds, 3),
         }
 
@@ -131,7 +155,8 @@ class Simulation:
 def simulate(
     actor: Actor, ruleset_id: int, now: datetime, cache: dict, progress: Progress | None = None
 ) -> Simulation:
-    """How the draft would change the region's codes right now; nothing is written."""
+    """How the draft would change the region's codes right now; only the act is written
+    (to the audit log, with its counts)."""
     row = get_ruleset(actor, ruleset_id)
     started = time.perf_counter()
     draft = _compiled(row, row.version or 0)
@@ -142,20 +167,22 @@ def simulate(
             facts = load_facts([p.id for p in people], now)
             befores = evaluate_many(((p, facts[p.id]) for p in people), current, now)
             afters = evaluate_many(((p, facts[p.id]) for p in people), draft, now)
-            for (person, before), (_, after) in zip(befores, afters, strict=True):
+            for (_, before), (_, after) in zip(befores, afters, strict=True):
                 if before.color == after.color:
                     result.transitions["unchanged"] += 1
                     continue
                 key = f"{before.color}->{after.color}"
                 result.transitions[key] += 1
-                samples = result.samples.setdefault(key, [])
-                if len(samples) < SAMPLES_PER_TRANSITION:
-                    samples.append({"subject": person.subject, "transition": key,
-                                    "reasons": [r.to_dict() for r in after.reasons]})
+                result.note(key, after.reasons)
             result.subjects += len(people)
             if progress:
                 progress(result.subjects)
     result.seconds = time.perf_counter() - started
+    summary = result.to_dict()
+    record(actor, "ruleset.simulate", f"ruleset:{row.id}", now=now, detail={
+        "subjects": summary["subjects"], "changes": summary["changes"],
+        "unchanged": summary["unchanged"]})
+    db.session.commit()
     return result
 
 

@@ -157,7 +157,7 @@ def test_daily_reports_count_down_the_clean_days(client, citizen):
     assert code["turns_green_at"] is not None
 
 
-def test_explanations_never_show_another_person(client, citizen, official, app):
+def test_explanations_never_show_another_person(client, citizen, official, provider, app):
     case, case_id, case_body = citizen(name="Case Person")
     contact, contact_id, contact_body = citizen(name="Contact Person")
     gate = _device(client, official, ["green"])
@@ -166,6 +166,7 @@ def test_explanations_never_show_another_person(client, citizen, official, app):
         assert client.post("/api/v1/scans", headers=gate, json={"token": token}
                            ).json["decision"] == "admit"
     settle_scans(app)
+    _record(provider, client, case_id, ref="CASE-7", kind="confirmed_case")
     imported = client.post("/api/v1/tracing/import", headers=official, json={
         "case": {"subject": case_body["subject"]}, "reason": "case 7 tracing"}).json
     assert imported["accepted"] == 1

@@ -137,6 +137,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # Credit records.
     ("POST", "/api/v1/credit/restrictions"): only(AUTHORITY, ok=201),
     ("POST", "/api/v1/credit/restrictions/<id:restriction_id>/lift"): only(AUTHORITY),
+    ("GET", "/api/v1/credit/audit"): only(AUTHORITY),
     # Trust list.
     ("GET", "/api/v1/trust/issuers"): only(ADMIN),
     ("PUT", "/api/v1/trust/issuers/<string:issuer_id>"): only(ADMIN),
@@ -239,11 +240,15 @@ def build_world(app: Flask, client: FlaskClient) -> World:
     settle_scans(app)
 
     w.holder_record = "cdc/CC-MATRIX"
+    # A positive test as well: a founded case, whose leads an official may import.
     imported = _ok(client.post("/api/v1/gov/records", headers=w.callers[PROVIDER], json={
         "records": [{"kind": "close_contact", "id_number": w.holder_id_number,
                      "occurred_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
-                     "source": "cdc", "ref": "CC-MATRIX"}]}))
-    assert imported["accepted"] == 1, imported
+                     "source": "cdc", "ref": "CC-MATRIX"},
+                    {"kind": "test_result", "id_number": w.holder_id_number,
+                     "occurred_at": (datetime.now(UTC) - timedelta(hours=20)).isoformat(),
+                     "source": "lab", "ref": "PCR-MATRIX", "detail": {"result": "positive"}}]}))
+    assert imported["accepted"] == 2, imported
     w.restriction_id = _ok(client.post("/api/v1/credit/restrictions",
                                        headers=w.callers[AUTHORITY],
                                        json=_restriction_body(w.holder_id_number)),
@@ -395,6 +400,7 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("POST", "/api/v1/credit/restrictions/<id:restriction_id>/lift"):
         lambda w, c: Call(f"/api/v1/credit/restrictions/{w.restriction_id}/lift",
                           {"reason": "paid in full"}),
+    ("GET", "/api/v1/credit/audit"): _fixed("/api/v1/credit/audit"),
     ("GET", "/api/v1/trust/issuers"): _fixed("/api/v1/trust/issuers"),
     ("PUT", "/api/v1/trust/issuers/<string:issuer_id>"):
         lambda w, c: Call(f"/api/v1/trust/issuers/{w.issuer_id}", {

@@ -68,11 +68,11 @@ def test_lifecycle_simulate_publish_rollback_audit(client, official, population,
     simulation = client.post(f"/api/v1/rulesets/{draft_id}/simulate", headers=official).json
     assert simulation["subjects"] == 6
     assert simulation["changes"] == {"green->yellow": 3}
-    assert len(simulation["samples"]) == 3
-    for sample in simulation["samples"]:
-        assert sample["transition"] == "green->yellow"
-        assert [r["rule_id"] for r in sample["reasons"]] == ["fever"]
-        assert set(sample) == {"subject", "transition", "reasons"}
+    # Samples are groups, never a person: what would fire, and for how many.
+    [sample] = simulation["samples"]
+    assert (sample["transition"], sample["count"]) == ("green->yellow", 3)
+    assert [r["rule_id"] for r in sample["reasons"]] == ["fever"]
+    assert set(sample) == {"count", "transition", "reasons"}
     # Simulation writes nothing.
     assert all(_color(client, h)["color"] == "green" for h in population["borderline"])
 
@@ -98,7 +98,7 @@ def test_lifecycle_simulate_publish_rollback_audit(client, official, population,
     log = client.get("/api/v1/audit", headers=official).json
     ruleset_acts = [e for e in log["entries"] if e["action"].startswith("ruleset.")]
     assert [e["action"] for e in ruleset_acts] == [
-        "ruleset.rollback", "ruleset.publish", "ruleset.draft"]
+        "ruleset.rollback", "ruleset.publish", "ruleset.simulate", "ruleset.draft"]
     assert ruleset_acts[0]["reason"] == "too many false alarms"
     assert ruleset_acts[0]["actor_name"] == "Official Wang"
     assert all(e["region"] == "r1" for e in log["entries"])

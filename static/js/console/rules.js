@@ -127,10 +127,10 @@ export class RulesPanel {
     transitionsChart($('#simulation-chart'), result.changes || {});
     const samples = result.samples || [];
     replace($('#simulation-samples'), samples.length ? el('table', {},
-      el('thead', {}, el('tr', {}, el('th', {}, t('rules.subject')), el('th', {}, t('rules.transition')),
+      el('thead', {}, el('tr', {}, el('th', {}, t('rules.transition')), el('th', {}, t('rules.people')),
         el('th', {}, t('rules.newReasons')))),
       el('tbody', {}, samples.map((s) => el('tr', {},
-        el('td', { class: 'mono' }, s.subject), el('td', {}, s.transition),
+        el('td', {}, s.transition), el('td', {}, String(s.count)),
         el('td', {}, (s.reasons || []).map((r) => r.summary || r.rule_id).join('; ')))))) : null);
   }
 

@@ -277,7 +277,6 @@ export const STRINGS = {
   'rules.simulation': ['Simulation', '模拟结果'],
   'rules.simulated': ['Draft #{id} against version {version}: of {subjects} people, {changed} would change color and {unchanged} would not ({seconds} s).', '草稿 #{id} 对比第 {version} 版：{subjects} 人中 {changed} 人颜色将改变，{unchanged} 人不变（{seconds} 秒）。'],
   'rules.people': ['People', '人数'],
-  'rules.subject': ['Subject', '主体'],
   'rules.transition': ['Change', '变化'],
   'rules.newReasons': ['Reasons under the draft', '草稿下的原因'],
   'rules.versions': ['Versions and drafts', '版本与草稿'],

@@ -1,6 +1,6 @@
 """offline re-check: disagreements on offline scans, devices' last bundle download
 
-Revision ID: 0010
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-28 09:00:00
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0010"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
