@@ -106,12 +106,24 @@ def refresh(issuer: TrustedIssuer, now: datetime, policy: OutboundPolicy, actor:
 
     True when fetched. The caller commits.
     """
+    return _store(issuer, _attempt(issuer, policy), now, actor)
+
+
+def _attempt(issuer: TrustedIssuer, policy: OutboundPolicy) -> Fetched | FetchFailed:
+    """The network part, done before the audit entry is written: appending to the
+    audit chain takes its lock, which must not wait for another server."""
     try:
-        fetched = fetch_jwks(issuer.jwks_url, etag=issuer.etag, policy=policy)
+        return fetch_jwks(issuer.jwks_url, etag=issuer.etag, policy=policy)
     except FetchFailed as exc:
         log.info("trust: JWKS of %s not fetched: %s (%r)", issuer.issuer_id, exc.message,
                  exc.__cause__)
-        issuer.last_error = exc.message
+        return exc
+
+
+def _store(issuer: TrustedIssuer, fetched: Fetched | FetchFailed, now: datetime,
+           actor: Actor) -> bool:
+    if isinstance(fetched, FetchFailed):
+        issuer.last_error = fetched.message
         _audit_refresh(actor, issuer, now, changed=False)
         return False
     if fetched.jwks is not None:
@@ -154,10 +166,11 @@ def put_issuer(actor: Actor, issuer_id: str, data: Mapping[str, Any], *, local_i
     issuer.name, issuer.jwks_url = data["name"], data["jwks_url"]
     issuer.pinned_keys = pinned
     issuer.updated_at = now
+    fetched = _attempt(issuer, policy)
     db.session.add(issuer)
     record(actor, "trust.put", f"issuer:{issuer_id}", now=now,
            detail={"name": issuer.name, "jwks_url": issuer.jwks_url})
-    refresh(issuer, now, policy, actor)
+    _store(issuer, fetched, now, actor)
     db.session.commit()
     return issuer
 
@@ -193,13 +206,13 @@ def refresh_all(now: datetime, policy: OutboundPolicy, actor: Actor, only: str |
     if only:
         query = query.where(TrustedIssuer.issuer_id == only)
     outcome = {}
-    for issuer in db.session.execute(query).scalars():
+    for issuer in list(db.session.execute(query).scalars()):
         if stale_only and issuer.fresh_until is not None and issuer.fresh_until > now:
             outcome[issuer.issuer_id] = f"fresh until {issuer.fresh_until.isoformat()}"
             continue
         ok = refresh(issuer, now, policy, actor)
         outcome[issuer.issuer_id] = "ok" if ok else f"kept last good copy ({issuer.last_error})"
-    db.session.commit()
+        db.session.commit()  # before the next fetch: see _attempt
     return outcome
 
 
