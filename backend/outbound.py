@@ -232,6 +232,8 @@ class _PinnedHTTP(http.client.HTTPConnection):
 
 
 class _PinnedHTTPS(_PinnedHTTP):
+    default_port = 443  # so the Host header carries no ":443"
+
     def connect(self) -> None:
         super().connect()
         # Certificate and name checked against the host of the URL, not the address.

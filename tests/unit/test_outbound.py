@@ -8,10 +8,11 @@ other connection before a packet leaves, and ``FakeDNS`` answers every name.
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import time
 
 import pytest
-from trust_support import ConnectionLog, FakeDNS, JWKSServer, RawServer, read_request
+from trust_support import ConnectionLog, FakeDNS, JWKSServer, RawServer, read_request, tls_pair
 
 from backend import outbound
 from backend.outbound import OutboundError, OutboundPolicy, address_refused, parse_networks
@@ -118,6 +119,31 @@ def test_the_allow_list_lets_a_test_server_through_and_the_checked_address_is_us
     assert answer.status == 200 and answer.body == b'{"keys": []}'
     assert dns.lookups == ["rebind.test"] and connections.refused == []
     assert server.requests == ["/jwks.json"]
+
+
+@pytest.fixture
+def https_server(tmp_path, monkeypatch):
+    """HTTPS on 127.0.0.1 for jwks.partner.test, whose CA our fetches are made to trust."""
+    ca_file, server_tls = tls_pair(tmp_path, "jwks.partner.test")
+    real = ssl.create_default_context
+    monkeypatch.setattr(ssl, "create_default_context",
+                        lambda *args, **kwargs: real(cafile=ca_file))
+    running = JWKSServer(tls=server_tls)
+    running.answer("/jwks.json", {"keys": []})
+    yield running
+    running.close()
+
+
+def test_https_checks_the_certificate_against_the_name_while_connecting_to_the_checked_address(
+        https_server, connections, dns):
+    dns.names.update({"jwks.partner.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+
+    answer = outbound.get(https_server.url("/jwks.json", "jwks.partner.test"), LOOPBACK_ALLOWED)
+    wrong_name = _kind(https_server.url("/jwks.json", "other.test"), LOOPBACK_ALLOWED)
+
+    assert answer.status == 200 and answer.body == b'{"keys": []}'
+    assert wrong_name == outbound.UNREACHABLE
+    assert https_server.requests == ["/jwks.json"] and connections.refused == []
 
 
 def test_a_slow_lookup_counts_against_the_deadline(connections, dns):
