@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 
 from .api.schemas import is_code
 from .auth import issue_credential
+from .exceptions import ValidationFailed
 from .extensions import db
 from .models import Role
 from .services import context
@@ -147,9 +148,11 @@ commands += [drain_checkins, purge_expired]
 @with_appcontext
 def refresh_trust(issuer: str | None, force: bool) -> None:
     """Fetch trusted issuers' JWKS whose max-age ran out (run it from cron every minute)."""
+    from .services.audit import Actor
     from .services.trust import refresh_all
 
-    outcome = refresh_all(datetime.now(UTC), current_app.config["JWKS_FETCH_TIMEOUT_SECONDS"],
+    outcome = refresh_all(datetime.now(UTC), context.trust_fetch(),
+                          Actor(None, "command line", "admin", None),
                           only=issuer, stale_only=not force)
     context.trusted_keys().invalidate()
     for name, result in outcome.items():
@@ -164,14 +167,17 @@ def refresh_trust(issuer: str | None, force: bool) -> None:
 def trust_issuer(issuer_id: str, name: str, jwks_url: str) -> None:
     """Add (or update) a trusted issuer from the command line; audited as the operator."""
     from .services.audit import Actor
-    from .services.trust import put_issuer
+    from .services.trust import issuer_keys, put_issuer
 
-    issuer = put_issuer(Actor(None, "command line", "admin", None), issuer_id,
-                        {"name": name, "jwks_url": jwks_url},
-                        local_issuer=current_app.config["ISSUER_ID"], now=datetime.now(UTC),
-                        timeout=current_app.config["JWKS_FETCH_TIMEOUT_SECONDS"])
+    try:
+        issuer = put_issuer(Actor(None, "command line", "admin", None), issuer_id,
+                            {"name": name, "jwks_url": jwks_url},
+                            local_issuer=current_app.config["ISSUER_ID"], now=datetime.now(UTC),
+                            policy=context.trust_fetch())
+    except ValidationFailed as exc:
+        raise click.ClickException(f"{exc.message} {exc.fields}") from None
     context.trusted_keys().invalidate()
-    keys = len((issuer.jwks or {}).get("keys", []))
+    keys = len(issuer_keys(issuer))
     click.echo(f"{issuer_id}: {keys} keys" + (f" ({issuer.last_error})" if issuer.last_error
                                              else ""))
 

@@ -10,12 +10,21 @@ import os
 import secrets
 from pathlib import Path
 
+from .outbound import parse_networks
+
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     return int(raw)
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() not in ("0", "false", "no", "off")
 
 
 def _sqlalchemy_url(url: str) -> str:
@@ -80,6 +89,9 @@ class Config:
         # stored, retry) instead of holding a worker for the rest of the publish.
         self.DB_LOCK_TIMEOUT_MS = int(os.environ.get("DB_LOCK_TIMEOUT_MS", "3000"))
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        # "production" refuses settings that only suit a laptop: TRUST_ALLOW_HTTP here,
+        # messages left to the outbox (backend/notifier).
+        self.APP_ENV = os.environ.get("APP_ENV", "development").strip().lower()
         # Empty means the in-process stand-in (fakeredis): fine for one process only.
         self.REDIS_URL = os.environ.get("REDIS_URL", "")
         self.SIGNING_KEY_DIR = os.environ.get("SIGNING_KEY_DIR") or str(inst / "keys")
@@ -91,6 +103,16 @@ class Config:
         # JWKS fetch may take before the last good copy is kept.
         self.TRUST_CACHE_SECONDS = _env_int("TRUST_CACHE_SECONDS", 10)
         self.JWKS_FETCH_TIMEOUT_SECONDS = _env_int("JWKS_FETCH_TIMEOUT_SECONDS", 5)
+        # JWKS over plain http: only on the embedded default (a demo on one machine).
+        self.TRUST_ALLOW_HTTP = _env_flag(
+            "TRUST_ALLOW_HTTP",
+            not os.environ.get("DATABASE_URL") and self.APP_ENV != "production")
+        if self.TRUST_ALLOW_HTTP and self.APP_ENV == "production":
+            raise ConfigError("TRUST_ALLOW_HTTP cannot be on with APP_ENV=production")
+        # Networks a JWKS fetch may reach although they are loopback or private
+        # (comma-separated CIDR); empty: only public addresses.
+        self.TRUST_FETCH_ALLOW = os.environ.get("TRUST_FETCH_ALLOW", "")
+        parse_networks(self.TRUST_FETCH_ALLOW)  # a bad value stops the start, not a fetch
         self.TOKEN_LIFETIME_SECONDS = _env_int("TOKEN_LIFETIME_SECONDS", 300)
         self.CLOCK_SKEW_SECONDS = _env_int("CLOCK_SKEW_SECONDS", 300)
         self.QUESTIONNAIRE_MAX_AGE_DAYS = _env_int("QUESTIONNAIRE_MAX_AGE_DAYS", 14)
@@ -128,8 +150,6 @@ class Config:
         # Open appeals one holder may have at once (one per record or restriction).
         self.APPEAL_MAX_OPEN = _env_int("APPEAL_MAX_OPEN", 3)
         self.TESTING = False
-        # "production" refuses settings that only suit a laptop (messages to the outbox).
-        self.APP_ENV = os.environ.get("APP_ENV", "development")
 
         # The notifier (backend/notifier): each channel goes to its configured transport,
         # else to the outbox file that `flask outbox` prints.
@@ -193,6 +213,8 @@ class TestConfig(Config):
     def __init__(self, instance_path: str | os.PathLike[str]) -> None:
         super().__init__(instance_path)
         self.TESTING = True
+        # The tests' issuers serve their keys over http on 127.0.0.1 (allowed per test).
+        self.TRUST_ALLOW_HTTP = self.APP_ENV != "production"
         # Tests register hundreds of people from one address; the limit tests opt in.
         self.RATELIMIT_ENABLED = False
         # Messages go to an outbox, whatever the environment says: a test never sends

@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from .jwks import key_problem, public_key, validate_jwks
+
 MAX_TOKEN_BYTES = 2048
 # Gate categories where lawful travel restrictions apply.
 RESTRICTABLE = frozenset({"air", "rail", "hotel"})
@@ -185,10 +187,6 @@ def _b64decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def _b64url_int(value: str) -> int:
-    return int.from_bytes(_b64decode(value), "big")
-
-
 class KeySet:
     """Trusted public keys by (issuer, kid)."""
 
@@ -198,17 +196,16 @@ class KeySet:
 
     @classmethod
     def from_jwks(cls, jwks_by_issuer: Mapping[str, Mapping[str, Any]]) -> KeySet:
-        """Build from ``{issuer: {"keys": [JWK, ...]}}``; keys that are not P-256 are skipped."""
+        """Build from ``{issuer: {"keys": [JWK, ...]}}``, keeping only the keys
+        ``checkpoints.jwks`` finds usable: one issuer's bad key set costs only its own keys."""
         keys: dict[tuple[str, str], ec.EllipticCurvePublicKey] = {}
         if not isinstance(jwks_by_issuer, Mapping):
             raise ValueError("keys must map issuers to JWKS documents")
         for issuer, jwks in jwks_by_issuer.items():
-            if not isinstance(jwks, Mapping) or not isinstance(jwks.get("keys", []), list):
-                raise ValueError(f"the JWKS of {issuer!r} must be an object with a 'keys' list")
-            for jwk in jwks.get("keys", []):
-                if not isinstance(jwk, Mapping):
-                    raise ValueError(f"a key of {issuer!r} is not a JWK object")
-                key = public_key_from_jwk(jwk)
+            if not isinstance(issuer, str):
+                continue
+            for jwk in validate_jwks(jwks, max_keys=None)[0]:
+                key = public_key(jwk)
                 if key is not None:
                     keys[(issuer, jwk["kid"])] = key
         return cls(keys)
@@ -229,17 +226,10 @@ class KeySet:
 
 
 def public_key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey | None:
-    try:
-        if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or not jwk.get("kid"):
-            return None
-        if jwk.get("alg", "ES256") != "ES256":
-            return None
-        numbers = ec.EllipticCurvePublicNumbers(
-            _b64url_int(jwk["x"]), _b64url_int(jwk["y"]), ec.SECP256R1()
-        )
-        return numbers.public_key()
-    except (AttributeError, KeyError, TypeError, ValueError, binascii.Error):
+    """The key of a usable JWK (see ``checkpoints.jwks``); None for anything else."""
+    if key_problem(jwk) is not None:
         return None
+    return public_key(jwk)
 
 
 def _refuse(reason: str, **known: Any) -> ScanDecision:

@@ -9,7 +9,7 @@ from ..auth import requires
 from ..exceptions import ValidationFailed
 from ..models import Role
 from ..services import context
-from ..services.trust import delete_issuer, list_issuers, put_issuer, refresh_all
+from ..services.trust import delete_issuer, issuer_keys, list_issuers, put_issuer, refresh_all
 from .auditing import current_actor
 from .base import Blueprint
 from .common import iso, now
@@ -25,6 +25,13 @@ class IssuerSchema(Schema):
     pinned_keys = fields.List(fields.Dict(), load_default=None, validate=validate.Length(max=20))
 
 
+class DroppedKeySchema(Schema):
+    index = fields.Integer(allow_none=True, metadata={
+        "description": "position in the issuer's `keys`; null: the whole document"})
+    kid = fields.String()
+    reason = fields.String()
+
+
 class IssuerOutSchema(Schema):
     issuer_id = fields.String()
     name = fields.String()
@@ -33,7 +40,10 @@ class IssuerOutSchema(Schema):
     keys = fields.List(fields.String(), metadata={"description": "kids currently trusted"})
     fetched_at = fields.String(allow_none=True)
     fresh_until = fields.String(allow_none=True)
-    last_error = fields.String(allow_none=True)
+    last_error = fields.String(allow_none=True, metadata={
+        "description": "why the last fetch failed, as a category (e.g. 'timed out')"})
+    dropped_keys = fields.List(fields.Nested(DroppedKeySchema), metadata={
+        "description": "keys of the cached copy that were not usable, and why"})
 
 
 class IssuerListSchema(Schema):
@@ -45,10 +55,10 @@ class RefreshSchema(Schema):
 
 
 def _view(issuer) -> dict:
-    keys = [k.get("kid") for k in (issuer.jwks or {}).get("keys", []) + (issuer.pinned_keys or [])]
     return {"issuer_id": issuer.issuer_id, "name": issuer.name, "jwks_url": issuer.jwks_url,
-            "own": False, "keys": [k for k in keys if k], "fetched_at": iso(issuer.fetched_at),
-            "fresh_until": iso(issuer.fresh_until), "last_error": issuer.last_error}
+            "own": False, "keys": [k["kid"] for k in issuer_keys(issuer)],
+            "fetched_at": iso(issuer.fetched_at), "fresh_until": iso(issuer.fresh_until),
+            "last_error": issuer.last_error, "dropped_keys": issuer.dropped_keys or []}
 
 
 def _check_id(issuer_id: str) -> None:
@@ -66,7 +76,7 @@ def index():
     own = {"issuer_id": cfg["ISSUER_ID"], "name": "this deployment", "own": True,
            "jwks_url": "/.well-known/jwks.json",
            "keys": [k["kid"] for k in context.keyring().jwks(at)["keys"]],
-           "fetched_at": None, "fresh_until": None, "last_error": None}
+           "fetched_at": None, "fresh_until": None, "last_error": None, "dropped_keys": []}
     return {"issuers": [own, *(_view(i) for i in list_issuers())]}
 
 
@@ -77,9 +87,9 @@ def index():
 def put(data, issuer_id: str):
     """Trust an issuer (or change it); its JWKS is fetched and cached now."""
     _check_id(issuer_id)
-    cfg = current_app.config
-    issuer = put_issuer(current_actor(), issuer_id, data, local_issuer=cfg["ISSUER_ID"],
-                        now=now(), timeout=cfg["JWKS_FETCH_TIMEOUT_SECONDS"])
+    issuer = put_issuer(current_actor(), issuer_id, data,
+                        local_issuer=current_app.config["ISSUER_ID"], now=now(),
+                        policy=context.trust_fetch())
     context.trusted_keys().invalidate()
     return _view(issuer)
 
@@ -98,7 +108,6 @@ def delete(issuer_id: str):
 @blp.response(200, RefreshSchema)
 def refresh(issuer_id: str):
     """Fetch this issuer's JWKS now (keys it withdrew stop verifying)."""
-    outcome = refresh_all(now(), current_app.config["JWKS_FETCH_TIMEOUT_SECONDS"],
-                          only=issuer_id)
+    outcome = refresh_all(now(), context.trust_fetch(), current_actor(), only=issuer_id)
     context.trusted_keys().invalidate()
     return {"outcome": outcome}

@@ -24,5 +24,8 @@ class TrustedIssuer(db.Model):
     etag: Mapped[str | None] = mapped_column(String(200))
     fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     fresh_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Keys of that copy that were not usable: [{index, kid?, reason}].
+    dropped_keys: Mapped[list | None] = mapped_column(JSON)
+    # A category ("timed out", "refused address", ...), never the system's message.
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -14,6 +14,7 @@ from ..health import note_degraded
 from ..identity import IdentityKeys
 from ..keys import KeyRing, create_file_once
 from ..notifier import Notifier, build_notifier
+from ..outbound import OutboundPolicy, parse_networks
 from .checkpoints import PolicyCache
 from .codes import publish_changes
 from .scans import LocalKeys, ScanContext
@@ -111,6 +112,14 @@ def scan_context() -> ScanContext:
 
 def trusted_keys() -> TrustedKeys:
     return current_app.extensions["trusted_keys"]
+
+
+def trust_fetch() -> OutboundPolicy:
+    """How trusted issuers' JWKS may be fetched (scheme, addresses, deadline)."""
+    c = current_app.config
+    return OutboundPolicy(timeout=c["JWKS_FETCH_TIMEOUT_SECONDS"],
+                          allow_http=bool(c["TRUST_ALLOW_HTTP"]),
+                          allow_networks=parse_networks(c["TRUST_FETCH_ALLOW"]))
 
 
 def publish(changes) -> None:

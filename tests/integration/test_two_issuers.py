@@ -31,6 +31,7 @@ def region_b(tmp_path):
     config.SQLALCHEMY_BINDS = {"credit": f"sqlite:///{tmp_path / 'b-credit.sqlite3'}"}
     config.REDIS_URL = ""
     config.CHECKIN_SINK = "database"
+    config.TRUST_FETCH_ALLOW = "127.0.0.1/32"  # region A serves its keys on loopback
     app = create_app(config)
     with app.app_context():
         upgrade()
@@ -102,7 +103,8 @@ def test_region_b_verifies_region_a_and_follows_its_trust_list_and_keys(
     assert b.post("/api/v1/scans", headers=gate, json={"token": new_token}).json["reason"] == "ok"
     audit = b.get("/api/v1/audit", headers=admin).json["entries"]
     assert [e["action"] for e in audit if e["action"].startswith("trust.")] == [
-        "trust.put", "trust.delete", "trust.put"]
+        "trust.refresh", "trust.refresh", "trust.put", "trust.delete", "trust.refresh",
+        "trust.put"]
 
 
 def test_unreachable_issuer_keeps_the_last_good_copy(app, region_a_server, region_b):

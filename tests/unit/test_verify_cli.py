@@ -174,8 +174,6 @@ def _bundle_without(name: str) -> dict[str, Any]:
     pytest.param([], None, id="json-array"),
     pytest.param(None, b"null", id="json-null"),
     pytest.param({**make_bundle(), "keys": []}, None, id="keys-as-list"),
-    pytest.param({**make_bundle(), "keys": {ISSUER: {"keys": ["not a jwk"]}}}, None,
-                 id="jwk-not-an-object"),
 ])
 def test_unreadable_bundle_exits_2(write_bundle, bundle, raw):
     result = run("--bundle", write_bundle(bundle, raw=raw), sign().token)
@@ -183,6 +181,22 @@ def test_unreadable_bundle_exits_2(write_bundle, bundle, raw):
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "cannot read bundle" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("bad_jwks", [
+    pytest.param({"keys": ["a", 1, None]}, id="keys-not-objects"),
+    pytest.param({"keys": [{**public_jwk(_new_key().private_key.public_key(), "x"),
+                            "kid": ["evil1"]}]}, id="kid-a-list"),
+    pytest.param("not a jwks", id="jwks-a-string"),
+])
+def test_one_issuers_bad_keys_in_a_bundle_leave_the_others_working(write_bundle, bad_jwks):
+    bundle = make_bundle()
+    bundle["keys"]["https://bad.example"] = bad_jwks
+
+    result = run("--bundle", write_bundle(bundle), sign().token)
+
+    assert result.returncode == 0, result.stderr
+    assert verdict(result)["decision"] == "admit"
 
 
 def test_missing_bundle_file_exits_2(tmp_path):
