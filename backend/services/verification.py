@@ -24,7 +24,8 @@ Other verifiers (a national eID login, say) need only end in ``bind_enrolment``.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,13 @@ SMS_CODE_LIFETIME = timedelta(minutes=10)
 COUNTER_CODE_LIFETIME = timedelta(minutes=30)
 # Wrong tries a code survives; with the request limit this bounds guessing far below 10^6.
 MAX_ATTEMPTS = 5
+# may_text(kind, id_hash): whether a text of kind "code" or "notice" may go out for this
+# ID number now (backend.limits.within_texts_per_person); False sends nothing, silently.
+MayText = Callable[[str, str], bool]
+
+
+def _always(kind: str, id_hash: str) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,8 @@ class Bound:
 
 
 def enrol(data: Mapping[str, Any], keys: IdentityKeys, now: datetime,
-          notifier: Notifier) -> tuple[Enrolment, Credential, str]:
+          notifier: Notifier, may_text: MayText = _always,
+          ) -> tuple[Enrolment, Credential, str]:
     """Record a registration and make its credential (and one-time secret); the same
     answer for anyone."""
     id_number = normalize_id_number(data["id_number"])
@@ -75,7 +84,7 @@ def enrol(data: Mapping[str, Any], keys: IdentityKeys, now: datetime,
                                           enrolment_id=enrolment.id)
     owner = _person(enrolment.id_hash)
     db.session.commit()
-    if owner is not None:
+    if owner is not None and may_text("notice", enrolment.id_hash):
         notifier.send(Message(
             to=owner.phone, channel="sms",
             body=("Health code: someone registered with your ID number. They see nothing "
@@ -96,9 +105,11 @@ def get_enrolment(enrolment_id: int | None) -> Enrolment:
 
 
 def request_sms_code(enrolment: Enrolment, keys: IdentityKeys, now: datetime,
-                     notifier: Notifier) -> None:
+                     notifier: Notifier, may_text: MayText = _always) -> None:
     """Send a code to the registration's phone if the government holds that phone for
-    this ID number; otherwise send nothing. The caller answers the same either way."""
+    this ID number; otherwise send nothing. The caller answers the same either way, and
+    so does trying a code afterwards: where none was sent, a decoy nobody holds is the
+    live code, so 'wrong code' does not mean 'this phone is on record'."""
     if enrolment.verified_at is not None:
         return
     phone_hash = keys.phone_hash(enrolment.phone)
@@ -108,7 +119,11 @@ def request_sms_code(enrolment: Enrolment, keys: IdentityKeys, now: datetime,
             GovRecord.withdrawn_at.is_(None))
         .order_by(GovRecord.occurred_at.desc(), GovRecord.id.desc()).limit(1)
     ).scalar_one_or_none()
-    if not on_record or not hmac.compare_digest(on_record.get("phone_hash", ""), phone_hash):
+    if (not on_record
+            or not hmac.compare_digest(on_record.get("phone_hash", ""), phone_hash)
+            or not may_text("code", enrolment.id_hash)):
+        _new_code(enrolment, "sms", keys, now, SMS_CODE_LIFETIME, issued_by=None, decoy=True)
+        db.session.commit()
         return
     code = _new_code(enrolment, "sms", keys, now, SMS_CODE_LIFETIME, issued_by=None)
     db.session.commit()
@@ -207,17 +222,20 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
 
 
 def _new_code(enrolment: Enrolment, method: str, keys: IdentityKeys, now: datetime,
-              lifetime: timedelta, *, issued_by: int | None) -> str:
-    """A fresh code; any earlier live code of the enrolment is spent (only the newest works)."""
+              lifetime: timedelta, *, issued_by: int | None, decoy: bool = False) -> str:
+    """A fresh code; any earlier live code of the enrolment is spent (only the newest works).
+
+    A ``decoy`` is stored under a random hash that no code's hash can equal: it counts
+    tries and dies like a real one, and nothing typed ever verifies against it."""
     db.session.execute(
         update(VerificationCode)
         .where(VerificationCode.enrolment_id == enrolment.id,
                VerificationCode.spent_at.is_(None))
         .values(spent_at=now))
     code = new_one_time_code()
+    code_hash = secrets.token_hex(32) if decoy else keys.one_time_code_hash(enrolment.id, code)
     db.session.add(VerificationCode(
-        enrolment_id=enrolment.id, method=method,
-        code_hash=keys.one_time_code_hash(enrolment.id, code), issued_by=issued_by,
+        enrolment_id=enrolment.id, method=method, code_hash=code_hash, issued_by=issued_by,
         created_at=now, expires_at=now + lifetime, attempts=0,
     ))
     return code
