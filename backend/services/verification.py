@@ -98,10 +98,14 @@ def get_enrolment(enrolment_id: int | None) -> Enrolment:
     enrolment = db.session.get(Enrolment, enrolment_id) if enrolment_id is not None else None
     if enrolment is None:
         raise Forbidden("This credential does not belong to a registration.")
+    _refuse_frozen(enrolment)
+    return enrolment
+
+
+def _refuse_frozen(enrolment: Enrolment) -> None:
     if enrolment.frozen_at is not None:
         raise Forbidden("This registration was frozen: the ID number's owner verified "
                         "through another registration.", code="frozen")
-    return enrolment
 
 
 def request_sms_code(enrolment: Enrolment, keys: IdentityKeys, now: datetime,
@@ -155,6 +159,7 @@ def issue_counter_code(actor: Actor, enrolment_id: int, id_number: str, keys: Id
 def confirm_code(enrolment: Enrolment, credential_id: int, code: str, keys: IdentityKeys,
                  now: datetime, ruleset_cache: dict, notifier: Notifier) -> Bound:
     """Check ``code`` against the enrolment's live code; on success bind the credential."""
+    _hold_claims(enrolment)
     live = db.session.execute(
         select(VerificationCode)
         .where(VerificationCode.enrolment_id == enrolment.id,
@@ -179,6 +184,7 @@ def confirm_code(enrolment: Enrolment, credential_id: int, code: str, keys: Iden
 def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
                    ruleset_cache: dict, notifier: Notifier) -> Bound:
     """The enrolment is proven: bind it to the person, retiring the person's old accounts."""
+    _hold_claims(enrolment)
     person = _person(enrolment.id_hash, lock=True)
     recovered = person is not None
     old_phone = person.phone if person is not None else None
@@ -239,6 +245,19 @@ def _new_code(enrolment: Enrolment, method: str, keys: IdentityKeys, now: dateti
         created_at=now, expires_at=now + lifetime, attempts=0,
     ))
     return code
+
+
+def _hold_claims(enrolment: Enrolment) -> None:
+    """Lock every registration of this ID number (in id order: two confirmations never
+    deadlock) and read them again. A confirmation that read its registration just before
+    another one verified and froze it sees the freeze here, and does not go on to
+    'recover' the person from the account verified a moment before."""
+    db.session.execute(
+        select(Enrolment).where(Enrolment.id_hash == enrolment.id_hash)
+        .order_by(Enrolment.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalars().all()
+    _refuse_frozen(enrolment)
 
 
 def _person(id_hash: str, *, lock: bool = False) -> Citizen | None:
