@@ -216,7 +216,13 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
     db.session.execute(
         update(Credential).where(Credential.id == credential_id).values(citizen_id=person.id))
     # Records may have arrived long before the person verified.
-    _, changes = recompute_codes([person], now, ruleset_cache)
+    results, changes = recompute_codes([person], now, ruleset_cache)
+    if recovered and not changes:
+        # A recovery counts as a change of the code: tokens the old phone made (a stolen
+        # one, say) are refused from now on, online and by the bundles' status changes.
+        state = results[person.id][0]
+        state.changed_at = now
+        changes = [CodeChange(person.subject, state.version, state.color, now)]
     db.session.commit()
     if recovered and old_phone:
         notifier.send(Message(
