@@ -148,6 +148,12 @@ def issue_counter_code(actor: Actor, enrolment_id: int, id_number: str, keys: Id
         raise ValidationFailed(
             "The ID number does not match this registration.",
             fields={"id_number": ["does not match the registration"]})
+    person = _person(enrolment.id_hash)
+    if person is not None and person.region != actor.region:
+        # A registration names its region itself: were the registration's region
+        # enough, any counter could hand someone's account (and region) to whoever
+        # registered their ID number "here". A counter recovers its own residents only.
+        raise NotFound("No such registration in your region.")
     code = _new_code(enrolment, "in_person", keys, now, COUNTER_CODE_LIFETIME,
                      issued_by=actor.id)
     record(actor, "identity.verify_in_person", f"enrolment:{enrolment.id}", now=now,
