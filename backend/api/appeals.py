@@ -69,6 +69,9 @@ class MyDataSchema(Schema):
     check_ins = fields.List(fields.Dict())
     restrictions = fields.List(fields.Dict())
     appeals = fields.List(fields.Dict())
+    registrations = fields.List(fields.Dict(), metadata={
+        "description": "every registration made with your ID number, and how yours were "
+                       "verified"})
     retention_days = fields.Dict()
     not_kept = fields.List(fields.String())
 
