@@ -192,7 +192,7 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
     """The enrolment is proven: bind it to the person, retiring the person's old accounts."""
     _hold_claims(enrolment)
     person = _person(enrolment.id_hash, lock=True)
-    recovered = person is not None
+    recovered = False
     old_phone = person.phone if person is not None else None
     if person is None:
         person = Citizen(subject=new_subject(), id_hash=enrolment.id_hash,
@@ -206,11 +206,13 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
             raise Conflict("Another registration of this person was verified at the "
                            "same moment; try again.", code="busy") from None
     else:
-        # Recovery: the person's earlier secrets stop working now.
-        db.session.execute(
+        # Recovery: the person's earlier secrets stop working now. An account from
+        # before identity verification (migration 0008) has none bound: its first
+        # verification recovers nothing, and nobody is told that something moved.
+        recovered = db.session.execute(
             update(Credential)
             .where(Credential.citizen_id == person.id, Credential.revoked_at.is_(None))
-            .values(revoked_at=now))
+            .values(revoked_at=now)).rowcount > 0
         person.name, person.phone, person.region = (enrolment.name, enrolment.phone,
                                                     enrolment.region)
     db.session.execute(

@@ -680,7 +680,12 @@ def _run_sql(url: str, statement: str) -> None:
 def test_migration_0008_makes_old_accounts_verify_back_to_the_same_person(database_at_0007):
     """An account made before 0008 (bound by the ID number alone) is unverified after
     the upgrade, verifies once at a counter (its registration number is its old
-    credential's id) and is the same person again: subject, reports, code history."""
+    credential's id) and is the same person again: subject, reports, code history.
+
+    HOLE (the last assertions): that first verification was taken for a recovery,
+    answered recovered: true and texted the person's own phone that their code 'was
+    moved to a newly verified registration; the old one no longer works'. Nothing was
+    moved: a false alarm that teaches people to ignore the real one."""
     app = database_at_0007
     client = app.test_client()
     id_number, secret = unique_id_number(), new_secret()
@@ -720,6 +725,8 @@ def test_migration_0008_makes_old_accounts_verify_back_to_the_same_person(databa
     confirmed = client.post(CONFIRM, headers=old, json={"code": handed.json["code"]})
     assert confirmed.status_code == 200, confirmed.json
     assert (confirmed.json["citizen_id"], confirmed.json["subject"]) == (41, "old-subject-41")
+    assert confirmed.json["recovered"] is False
+    assert messages_to(app, "13811112222") == []
     assert client.get("/api/v1/me/code", headers=old).json["color"] == "yellow"
     mine = client.get("/api/v1/me/data", headers=old).json
     assert mine["profile"]["name"] == "Old Timer"
