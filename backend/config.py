@@ -181,6 +181,10 @@ class Config:
             "RATE_LIMIT_VERIFICATION_REQUESTS", "3/10minute;10/day")
         self.RATE_LIMIT_VERIFICATION_ATTEMPTS = os.environ.get(
             "RATE_LIMIT_VERIFICATION_ATTEMPTS", "10/10minute;30/day")
+        # Texts for one ID number, each kind apart (codes, registration notices), from
+        # every registration together: bounds guessing and texting someone at will.
+        self.RATE_LIMIT_TEXTS_PER_PERSON = os.environ.get(
+            "RATE_LIMIT_TEXTS_PER_PERSON", "5/hour;10/day")
 
         # flask-smorest: the OpenAPI document is the reference for clients.
         self.API_TITLE = "Health code and check-in API"

@@ -15,6 +15,13 @@
   backend/services/scans.py, so a scan costs one Redis round trip).
 Over a limit the answer is 429 in the usual JSON error shape, with Retry-After.
 
+One limit is silent: texts sent for one ID number, ``RATE_LIMIT_TEXTS_PER_PERSON``
+(``within_texts_per_person``), each kind (one-time codes, registration notices) counted
+apart, whatever the registration asking. A credential costs only a registration, so
+per-credential limits alone let N registrations get N times the codes (and guesses)
+and text the person N times. Past it nothing is sent and the answer stays the same:
+a 429 there would tell whether a code was due, that is whether the phone is on record.
+
 Flask-Limiter supplies the configuration (``RATELIMIT_ENABLED``,
 ``RATELIMIT_STORAGE_URI``), the storage and the fixed-window strategy; each
 limit is counted in the view it guards. Its route decorators and before-request
@@ -87,20 +94,26 @@ def _count(config_key: str, scope: str, key: str, refusal: str) -> None:
     before-request check cost a token request two Redis round trips and much Python.
     If the storage is down the request goes on (and the miss is logged).
     """
+    reset = _hit(config_key, scope, key)
+    if reset is not None:
+        raise TooManyRequests(refusal, retry_after=max(1, math.ceil(reset - time.time())))
+
+
+def _hit(config_key: str, scope: str, key: str) -> float | None:
+    """Count one hit; when a limit is exhausted, the time it resets, else None."""
     if not limiter.enabled:
-        return
+        return None
     strategy = limiter.limiter
     try:
         limits = parse_many(current_app.config[config_key])
         exhausted = [limit for limit in limits if not strategy.hit(limit, scope, key)]
         if not exhausted:
-            return
-        reset = max(strategy.get_window_stats(limit, scope, key).reset_time
-                    for limit in exhausted)
+            return None
+        return max(strategy.get_window_stats(limit, scope, key).reset_time
+                   for limit in exhausted)
     except (RedisError, StorageError) as exc:
         log.warning("rate-limit counter unavailable (%s): %s", scope, type(exc).__name__)
-        return
-    raise TooManyRequests(refusal, retry_after=max(1, math.ceil(reset - time.time())))
+        return None
 
 
 def count_failed_authentication() -> None:
@@ -142,3 +155,10 @@ def count_verification_attempt() -> None:
     """Count a code tried; past ``RATE_LIMIT_VERIFICATION_ATTEMPTS``, 429."""
     _count("RATE_LIMIT_VERIFICATION_ATTEMPTS", "verification-attempts", per_credential(),
            "Too many verification attempts; try again later.")
+
+
+def within_texts_per_person(kind: str, id_hash: str) -> bool:
+    """Count a text of ``kind`` ("code", "notice") for the ID number behind ``id_hash``
+    (its keyed hash); False past ``RATE_LIMIT_TEXTS_PER_PERSON``. Silent: the caller
+    sends nothing and answers as it would have (see the module docstring)."""
+    return _hit("RATE_LIMIT_TEXTS_PER_PERSON", f"texts-{kind}", id_hash[:32]) is None

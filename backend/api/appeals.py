@@ -120,6 +120,9 @@ class MyDataSchema(Schema):
     appeals = fields.List(fields.Dict())
     access_log = fields.List(fields.Dict(), metadata={
         "description": "who among officials read your data: as GET /me/access-log"})
+    registrations = fields.List(fields.Dict(), metadata={
+        "description": "every registration made with your ID number, and how yours were "
+                       "verified"})
     retention_days = fields.Dict()
     not_kept = fields.List(fields.String())
 

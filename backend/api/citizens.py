@@ -6,7 +6,12 @@ from flask import Response, current_app, url_for
 
 from ..auth import requires
 from ..credit.reads import own_restrictions
-from ..limits import count_questionnaire, count_registration, count_token_issue
+from ..limits import (
+    count_questionnaire,
+    count_registration,
+    count_token_issue,
+    within_texts_per_person,
+)
 from ..models import Role
 from ..qr import qr_png, qr_svg
 from ..services import context
@@ -49,7 +54,8 @@ def register(data):
     registration is verified (``/me/verification``). The same answer whether or not the
     ID number is already registered."""
     count_registration()
-    enrolment, _, secret = enrol(data, context.identity_keys(), now(), context.notifier())
+    enrolment, _, secret = enrol(data, context.identity_keys(), now(), context.notifier(),
+                                 within_texts_per_person)
     return {"citizen_id": enrolment.id, "token": secret, "verified": False}
 
 

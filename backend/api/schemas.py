@@ -288,6 +288,8 @@ class RejectedRowSchema(Schema):
 
 
 class ImportResultSchema(Schema):
+    # No count of the people recomputed: for a batch of one it told a data provider
+    # whether that ID number belongs to a registered person (identity before data).
     accepted = fields.Integer()
     duplicates = fields.Integer()
     rejected = fields.List(fields.Nested(RejectedRowSchema))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from ..auth import current_principal, requires
-from ..limits import count_verification_attempt, count_verification_request
+from ..limits import (
+    count_verification_attempt,
+    count_verification_request,
+    within_texts_per_person,
+)
 from ..models import Role
 from ..services import context
 from ..services.verification import (
@@ -37,7 +41,8 @@ def request_code(data):
     number. The answer is the same whether or not a code was sent."""
     count_verification_request()
     enrolment = get_enrolment(current_principal().enrolment_id)
-    request_sms_code(enrolment, context.identity_keys(), now(), context.notifier())
+    request_sms_code(enrolment, context.identity_keys(), now(), context.notifier(),
+                     within_texts_per_person)
     return {"status": "sent if the phone is on record", "method": data["method"]}
 
 

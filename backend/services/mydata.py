@@ -16,9 +16,12 @@ from ..models import (
     Citizen,
     CodeHistory,
     CodeState,
+    Credential,
     DataAccess,
+    Enrolment,
     GovRecord,
     Questionnaire,
+    VerificationCode,
 )
 from .appeals import appeal_view
 
@@ -78,10 +81,49 @@ def my_data(citizen: Citizen, *, issuer: str, now: datetime,
         "credit_acts": own_credit_acts(citizen.id_hash),
         "appeals": [appeal_view(a, now) for a in appeals],
         "access_log": access_log(citizen),
+        "registrations": _registrations(citizen),
         "retention_days": retention_days,
         "not_kept": ["your full ID number (only a keyed hash and its last four characters)",
                      "who was refused at a checkpoint (refusals are only counted)"],
     }
+
+
+def _registrations(citizen: Citizen) -> list[dict[str, Any]]:
+    """Every registration made with the holder's ID number. Their own come with what
+    they entered, when their secret stopped working, and the codes a counter handed
+    over or that verified them; others' claims (frozen or pending) only with when, where
+    and their state: what a claimant typed is not the holder's to read."""
+    enrolments = db.session.execute(
+        select(Enrolment).where(Enrolment.id_hash == citizen.id_hash)
+        .order_by(Enrolment.id)).scalars().all()
+    own = {e.id: e for e in enrolments if e.citizen_id == citizen.id}
+    revoked = dict(db.session.execute(
+        select(Credential.enrolment_id, Credential.revoked_at)
+        .where(Credential.enrolment_id.in_(list(own)))).all())
+    codes: dict[int, list[dict[str, Any]]] = {}
+    for code, counter in db.session.execute(
+            select(VerificationCode, Credential.name)
+            .outerjoin(Credential, Credential.id == VerificationCode.issued_by)
+            .where(VerificationCode.enrolment_id.in_(list(own)))
+            .order_by(VerificationCode.id)).all():
+        used = code.spent_at is not None and code.spent_at == own[code.enrolment_id].verified_at
+        if code.method == "in_person" or used:  # an SMS code not used may be a decoy
+            codes.setdefault(code.enrolment_id, []).append({
+                "method": code.method, "by": counter, "issued_at": _iso(code.created_at),
+                "used": used})
+    views = []
+    for e in enrolments:
+        view = {
+            "registration_id": e.id, "registered_at": _iso(e.created_at), "region": e.region,
+            "state": "verified" if e.verified_at else "frozen" if e.frozen_at else "pending",
+            "verified_at": _iso(e.verified_at), "frozen_at": _iso(e.frozen_at),
+            "yours": e.id in own,
+        }
+        if e.id in own:
+            view.update(name=e.name, phone=e.phone, secret_revoked_at=_iso(revoked.get(e.id)),
+                        verifications=codes.get(e.id, []))
+        views.append(view)
+    return views
 
 
 def access_log(citizen: Citizen) -> list[dict[str, Any]]:

@@ -24,7 +24,8 @@ Other verifiers (a national eID login, say) need only end in ``bind_enrolment``.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,13 @@ SMS_CODE_LIFETIME = timedelta(minutes=10)
 COUNTER_CODE_LIFETIME = timedelta(minutes=30)
 # Wrong tries a code survives; with the request limit this bounds guessing far below 10^6.
 MAX_ATTEMPTS = 5
+# may_text(kind, id_hash): whether a text of kind "code" or "notice" may go out for this
+# ID number now (backend.limits.within_texts_per_person); False sends nothing, silently.
+MayText = Callable[[str, str], bool]
+
+
+def _always(kind: str, id_hash: str) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,8 @@ class Bound:
 
 
 def enrol(data: Mapping[str, Any], keys: IdentityKeys, now: datetime,
-          notifier: Notifier) -> tuple[Enrolment, Credential, str]:
+          notifier: Notifier, may_text: MayText = _always,
+          ) -> tuple[Enrolment, Credential, str]:
     """Record a registration and make its credential (and one-time secret); the same
     answer for anyone."""
     id_number = normalize_id_number(data["id_number"])
@@ -75,7 +84,7 @@ def enrol(data: Mapping[str, Any], keys: IdentityKeys, now: datetime,
                                           enrolment_id=enrolment.id)
     owner = _person(enrolment.id_hash)
     db.session.commit()
-    if owner is not None:
+    if owner is not None and may_text("notice", enrolment.id_hash):
         notifier.send(Message(
             to=owner.phone, channel="sms",
             body=("Health code: someone registered with your ID number. They see nothing "
@@ -89,16 +98,22 @@ def get_enrolment(enrolment_id: int | None) -> Enrolment:
     enrolment = db.session.get(Enrolment, enrolment_id) if enrolment_id is not None else None
     if enrolment is None:
         raise Forbidden("This credential does not belong to a registration.")
-    if enrolment.frozen_at is not None:
-        raise Forbidden("This registration was frozen: the ID number's owner verified "
-                        "through another registration.", code="frozen")
+    _refuse_frozen(enrolment)
     return enrolment
 
 
+def _refuse_frozen(enrolment: Enrolment) -> None:
+    if enrolment.frozen_at is not None:
+        raise Forbidden("This registration was frozen: the ID number's owner verified "
+                        "through another registration.", code="frozen")
+
+
 def request_sms_code(enrolment: Enrolment, keys: IdentityKeys, now: datetime,
-                     notifier: Notifier) -> None:
+                     notifier: Notifier, may_text: MayText = _always) -> None:
     """Send a code to the registration's phone if the government holds that phone for
-    this ID number; otherwise send nothing. The caller answers the same either way."""
+    this ID number; otherwise send nothing. The caller answers the same either way, and
+    so does trying a code afterwards: where none was sent, a decoy nobody holds is the
+    live code, so 'wrong code' does not mean 'this phone is on record'."""
     if enrolment.verified_at is not None:
         return
     phone_hash = keys.phone_hash(enrolment.phone)
@@ -108,7 +123,11 @@ def request_sms_code(enrolment: Enrolment, keys: IdentityKeys, now: datetime,
             GovRecord.withdrawn_at.is_(None))
         .order_by(GovRecord.occurred_at.desc(), GovRecord.id.desc()).limit(1)
     ).scalar_one_or_none()
-    if not on_record or not hmac.compare_digest(on_record.get("phone_hash", ""), phone_hash):
+    if (not on_record
+            or not hmac.compare_digest(on_record.get("phone_hash", ""), phone_hash)
+            or not may_text("code", enrolment.id_hash)):
+        _new_code(enrolment, "sms", keys, now, SMS_CODE_LIFETIME, issued_by=None, decoy=True)
+        db.session.commit()
         return
     code = _new_code(enrolment, "sms", keys, now, SMS_CODE_LIFETIME, issued_by=None)
     db.session.commit()
@@ -129,6 +148,12 @@ def issue_counter_code(actor: Actor, enrolment_id: int, id_number: str, keys: Id
         raise ValidationFailed(
             "The ID number does not match this registration.",
             fields={"id_number": ["does not match the registration"]})
+    person = _person(enrolment.id_hash)
+    if person is not None and person.region != actor.region:
+        # A registration names its region itself: were the registration's region
+        # enough, any counter could hand someone's account (and region) to whoever
+        # registered their ID number "here". A counter recovers its own residents only.
+        raise NotFound("No such registration in your region.")
     code = _new_code(enrolment, "in_person", keys, now, COUNTER_CODE_LIFETIME,
                      issued_by=actor.id)
     record(actor, "identity.verify_in_person", f"enrolment:{enrolment.id}", now=now,
@@ -140,6 +165,7 @@ def issue_counter_code(actor: Actor, enrolment_id: int, id_number: str, keys: Id
 def confirm_code(enrolment: Enrolment, credential_id: int, code: str, keys: IdentityKeys,
                  now: datetime, ruleset_cache: dict, notifier: Notifier) -> Bound:
     """Check ``code`` against the enrolment's live code; on success bind the credential."""
+    _hold_claims(enrolment)
     live = db.session.execute(
         select(VerificationCode)
         .where(VerificationCode.enrolment_id == enrolment.id,
@@ -164,8 +190,9 @@ def confirm_code(enrolment: Enrolment, credential_id: int, code: str, keys: Iden
 def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
                    ruleset_cache: dict, notifier: Notifier) -> Bound:
     """The enrolment is proven: bind it to the person, retiring the person's old accounts."""
+    _hold_claims(enrolment)
     person = _person(enrolment.id_hash, lock=True)
-    recovered = person is not None
+    recovered = False
     old_phone = person.phone if person is not None else None
     if person is None:
         person = Citizen(subject=new_subject(), id_hash=enrolment.id_hash,
@@ -179,11 +206,13 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
             raise Conflict("Another registration of this person was verified at the "
                            "same moment; try again.", code="busy") from None
     else:
-        # Recovery: the person's earlier secrets stop working now.
-        db.session.execute(
+        # Recovery: the person's earlier secrets stop working now. An account from
+        # before identity verification (migration 0008) has none bound: its first
+        # verification recovers nothing, and nobody is told that something moved.
+        recovered = db.session.execute(
             update(Credential)
             .where(Credential.citizen_id == person.id, Credential.revoked_at.is_(None))
-            .values(revoked_at=now))
+            .values(revoked_at=now)).rowcount > 0
         person.name, person.phone, person.region = (enrolment.name, enrolment.phone,
                                                     enrolment.region)
     db.session.execute(
@@ -195,7 +224,13 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
     db.session.execute(
         update(Credential).where(Credential.id == credential_id).values(citizen_id=person.id))
     # Records may have arrived long before the person verified.
-    _, changes = recompute_codes([person], now, ruleset_cache)
+    results, changes = recompute_codes([person], now, ruleset_cache)
+    if recovered and not changes:
+        # A recovery counts as a change of the code: tokens the old phone made (a stolen
+        # one, say) are refused from now on, online and by the bundles' status changes.
+        state = results[person.id][0]
+        state.changed_at = now
+        changes = [CodeChange(person.subject, state.version, state.color, now)]
     db.session.commit()
     if recovered and old_phone:
         notifier.send(Message(
@@ -207,20 +242,36 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
 
 
 def _new_code(enrolment: Enrolment, method: str, keys: IdentityKeys, now: datetime,
-              lifetime: timedelta, *, issued_by: int | None) -> str:
-    """A fresh code; any earlier live code of the enrolment is spent (only the newest works)."""
+              lifetime: timedelta, *, issued_by: int | None, decoy: bool = False) -> str:
+    """A fresh code; any earlier live code of the enrolment is spent (only the newest works).
+
+    A ``decoy`` is stored under a random hash that no code's hash can equal: it counts
+    tries and dies like a real one, and nothing typed ever verifies against it."""
     db.session.execute(
         update(VerificationCode)
         .where(VerificationCode.enrolment_id == enrolment.id,
                VerificationCode.spent_at.is_(None))
         .values(spent_at=now))
     code = new_one_time_code()
+    code_hash = secrets.token_hex(32) if decoy else keys.one_time_code_hash(enrolment.id, code)
     db.session.add(VerificationCode(
-        enrolment_id=enrolment.id, method=method,
-        code_hash=keys.one_time_code_hash(enrolment.id, code), issued_by=issued_by,
+        enrolment_id=enrolment.id, method=method, code_hash=code_hash, issued_by=issued_by,
         created_at=now, expires_at=now + lifetime, attempts=0,
     ))
     return code
+
+
+def _hold_claims(enrolment: Enrolment) -> None:
+    """Lock every registration of this ID number (in id order: two confirmations never
+    deadlock) and read them again. A confirmation that read its registration just before
+    another one verified and froze it sees the freeze here, and does not go on to
+    'recover' the person from the account verified a moment before."""
+    db.session.execute(
+        select(Enrolment).where(Enrolment.id_hash == enrolment.id_hash)
+        .order_by(Enrolment.id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalars().all()
+    _refuse_frozen(enrolment)
 
 
 def _person(id_hash: str, *, lock: bool = False) -> Citizen | None:

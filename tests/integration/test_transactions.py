@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backend.extensions import db
-from backend.models import Credential, GovRecord
+from backend.models import Citizen, Credential, GovRecord
 from backend.services import codes
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
@@ -207,10 +207,10 @@ def test_reads_through_a_server_side_cursor_run_in_a_transaction(app, citizen):
         citizen()
     with app.app_context():
         streamed = db.session.execute(
-            select(Credential.id).order_by(Credential.id).execution_options(yield_per=2))
+            select(Citizen.id).order_by(Citizen.id).execution_options(yield_per=2))
         assert len(list(streamed.scalars())) == 3
         locked = db.session.execute(
-            select(Credential.id).with_for_update().execution_options(yield_per=2))
+            select(Citizen.id).with_for_update().execution_options(yield_per=2))
         assert len(list(locked.scalars())) == 3
         db.session.rollback()
 
