@@ -35,6 +35,7 @@ class Principal:
     name: str | None
     checkpoint_id: int | None = None
     enrolment_id: int | None = None
+    record_kinds: tuple[str, ...] | None = None
 
     @property
     def unverified(self) -> bool:
@@ -58,12 +59,13 @@ def issue_credential(
     citizen_id: int | None = None,
     checkpoint_id: int | None = None,
     enrolment_id: int | None = None,
+    record_kinds: list[str] | None = None,
 ) -> tuple[Credential, str]:
     """Create a credential in the current session; returns it and its one-time secret."""
     secret = new_secret()
     cred = Credential(
         role=role.value, region=region, name=name, citizen_id=citizen_id,
-        checkpoint_id=checkpoint_id, enrolment_id=enrolment_id,
+        checkpoint_id=checkpoint_id, enrolment_id=enrolment_id, record_kinds=record_kinds,
         secret_hash=hash_secret(secret),
     )
     db.session.add(cred)
@@ -125,7 +127,8 @@ def authenticate(header: str | None, cache: DeviceCredentialCache | None = None)
     # The session holds loaded objects weakly: these references keep them in it.
     g.caller_citizen, g.caller_code_state = found[1], found[2]
     principal = Principal(cred.id, Role(cred.role), cred.region, cred.citizen_id, cred.name,
-                          cred.checkpoint_id, cred.enrolment_id)
+                          cred.checkpoint_id, cred.enrolment_id,
+                          tuple(cred.record_kinds) if cred.record_kinds is not None else None)
     if cache is not None and principal.role is Role.CHECKPOINT_DEVICE:
         cache.put(secret_hash, principal)
     return principal

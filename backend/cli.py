@@ -11,7 +11,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .api.schemas import is_code
+from .api.schemas import RECORD_KINDS, is_code
 from .auth import issue_credential
 from .exceptions import ValidationFailed
 from .extensions import db
@@ -28,14 +28,27 @@ REGIONAL_ROLES = (Role.OFFICIAL.value, Role.CREDIT_AUTHORITY.value, Role.REGISTR
 @click.option("--role", required=True, type=click.Choice([r.value for r in OPERATOR_ROLES]))
 @click.option("--region", default=None, help="Region the credential is scoped to.")
 @click.option("--name", default=None, help="Who holds it (shown in the audit log).")
+@click.option("--record-kinds", default=None,
+              help="data_provider only: the record kinds it may import, comma-separated "
+                   "(default: every kind but identity, which only the population "
+                   "registry's feed may send).")
 @with_appcontext
-def create_user(role: str, region: str | None, name: str | None) -> None:
+def create_user(role: str, region: str | None, name: str | None,
+                record_kinds: str | None) -> None:
     """Create an operator credential and print its bearer secret (shown once)."""
     if role in REGIONAL_ROLES and not region:
         raise click.UsageError(f"--region is required for {role}")
     if region is not None and not is_code(region):
         raise click.UsageError("--region must be 1-32 letters, digits, '-' or '_'")
-    _, secret = issue_credential(Role(role), region=region, name=name)
+    kinds = None
+    if record_kinds is not None:
+        if role != Role.DATA_PROVIDER.value:
+            raise click.UsageError("--record-kinds is for --role data_provider")
+        kinds = sorted({k.strip() for k in record_kinds.split(",") if k.strip()})
+        unknown = set(kinds) - set(RECORD_KINDS)
+        if unknown or not kinds:
+            raise click.UsageError(f"--record-kinds: choose from {', '.join(RECORD_KINDS)}")
+    _, secret = issue_credential(Role(role), region=region, name=name, record_kinds=kinds)
     db.session.commit()
     click.echo(secret)
 

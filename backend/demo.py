@@ -45,6 +45,9 @@ def seed(now: datetime) -> dict[str, str]:
                        (Role.CREDIT_AUTHORITY, "Demo court"),
                        (Role.REGISTRAR, "Demo service counter")):
         holders[role], creds[role.value] = issue_credential(role, region=REGION, name=name)
+    registry, creds["population registry"] = issue_credential(
+        Role.DATA_PROVIDER, region=REGION, name="Demo population registry",
+        record_kinds=["identity"])
     db.session.commit()
     provider = Actor(id=holders[Role.DATA_PROVIDER].id, name="Demo CDC feed",
                      role=Role.DATA_PROVIDER.value, region=REGION)
@@ -58,8 +61,10 @@ def seed(now: datetime) -> dict[str, str]:
          "ref": f"ID-{n:04d}", "detail": {"phone": phone}}
         for n, (_, first17, phone) in enumerate(PEOPLE + UNREGISTERED, start=1)
     ]
-    import_records(identity, row_schema=ROW_SCHEMA, keys=keys, actor=provider,
-                   now=now, clock_skew_seconds=300, ruleset_cache=cache)
+    import_records(identity, row_schema=ROW_SCHEMA, keys=keys,
+                   actor=Actor(registry.id, registry.name, Role.DATA_PROVIDER.value, REGION),
+                   record_kinds=registry.record_kinds, now=now, clock_skew_seconds=300,
+                   ruleset_cache=cache)
 
     ids = []
     for name, first17, phone in PEOPLE:
@@ -92,7 +97,7 @@ def seed(now: datetime) -> dict[str, str]:
         [{"kind": "close_contact", "id_number": ids[1],
           "occurred_at": (now - timedelta(days=2)).isoformat(),
           "source": "demo-cdc", "ref": "CC-0001"}],
-        row_schema=ROW_SCHEMA, keys=keys, actor=provider, now=now,
+        row_schema=ROW_SCHEMA, keys=keys, actor=provider, record_kinds=None, now=now,
         clock_skew_seconds=300, ruleset_cache=cache,
     )
     publish_changes(redis, result.changes)

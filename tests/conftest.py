@@ -128,6 +128,16 @@ def provider(operator) -> dict[str, str]:
     return operator(Role.DATA_PROVIDER)
 
 
+@pytest.fixture
+def registry(app: Flask) -> dict[str, str]:
+    """The population registry's feed: the one data provider that may send identity records."""
+    with app.app_context():
+        _, secret = issue_credential(Role.DATA_PROVIDER, region="r1", name="registry",
+                                     record_kinds=["identity"])
+        db.session.commit()
+    return bearer(secret)
+
+
 def register_unverified(client: FlaskClient, **fields) -> tuple[dict[str, str], str, dict]:
     """Register someone without verifying: (headers, id_number, registration answer)."""
     body = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..auth import requires
+from ..auth import current_principal, requires
 from ..exceptions import ValidationFailed
 from ..metrics import IMPORT_BATCH, IMPORT_ROWS
 from ..models import Role
@@ -38,6 +38,7 @@ def post_records(data):
         row_schema=ROW_SCHEMA,
         keys=context.identity_keys(),
         actor=current_actor(),
+        record_kinds=current_principal().record_kinds,
         now=now(),
         clock_skew_seconds=context.settings().clock_skew,
         ruleset_cache=ruleset_cache(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -37,5 +37,9 @@ class Credential(db.Model):
     # A citizen's credential belongs to an enrolment; ``citizen_id`` is set only once
     # that enrolment is verified (see models/enrolments.py).
     enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("enrolments.id"), index=True)
+    # A data provider's record kinds; None: every kind but ``identity``, which binds
+    # accounts to people and so comes only from a provider named for it (the
+    # population registry), never from any lab's feed.
+    record_kinds: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,5 +1,6 @@
 """One notifier for everything the service sends people: one-time codes, notices.
 
+    Notifier.post(Message) -> None   what request handlers call: never waits for a server
     Notifier.send(Message) -> bool
         routes each channel ("sms", "email") to its transport:
         ├── SmtpTransport      e-mail; SMS too through an e-mail-to-SMS gateway
@@ -8,11 +9,22 @@
 
 A failed delivery is logged (channel and transport, never the body or the address),
 counted, and answered ``False``: a caller never sees an exception for it.
+
+``post`` hands a message for a transport that talks to another server (SMTP, the SMS
+gateway) to one sender thread per process and returns at once, so an answer never
+waits on a gateway: how long registration or a code request takes must not tell
+whether a text was due (a registered ID number, the phone on record). The outbox
+file is written at once. A message still queued when the process ends is lost, as
+a text the gateway dropped would be: the person asks for another code.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import queue
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,11 +44,55 @@ log = logging.getLogger(__name__)
 class Notifier:
     """Sends a ``Message`` through the transport configured for its channel."""
 
-    def __init__(self, routes: Mapping[str, Transport]) -> None:
+    def __init__(self, routes: Mapping[str, Transport], queue_size: int = 10_000) -> None:
         missing = set(CHANNELS) - set(routes)
         if missing:
             raise ValueError(f"no transport for {sorted(missing)}")
         self.routes = dict(routes)
+        self._queue_size = queue_size
+        self._pending: queue.Queue[Message] | None = None
+        self._owner_pid = 0
+        self._lock = threading.Lock()
+
+    def post(self, message: Message) -> None:
+        """Send without waiting: remote transports from the sender thread (see above)."""
+        if not getattr(self.routes[message.channel], "remote", False):
+            self.send(message)
+            return
+        try:
+            self._sender().put_nowait(message)
+        except queue.Full:
+            log.warning("notifier: %s dropped, the sender is %d messages behind",
+                        message.channel, self._queue_size)
+            count_notification(message.channel, self.routes[message.channel].name, "dropped")
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every posted message was handed over (tests, shutdown)."""
+        pending = self._pending
+        if pending is None or self._owner_pid != os.getpid():
+            return True
+        done = threading.Event()
+        threading.Thread(target=lambda: (pending.join(), done.set()), daemon=True).start()
+        return done.wait(timeout)
+
+    def _sender(self) -> queue.Queue[Message]:
+        # One thread per process, started on first use: a forked worker starts its own.
+        with self._lock:
+            if self._pending is None or self._owner_pid != os.getpid():
+                self._pending = queue.Queue(self._queue_size)
+                self._owner_pid = os.getpid()
+                threading.Thread(target=self._run, args=(self._pending,), daemon=True,
+                                 name="notifier-sender").start()
+                atexit.register(self.flush, 5.0)
+            return self._pending
+
+    def _run(self, pending: queue.Queue[Message]) -> None:
+        while True:
+            message = pending.get()
+            try:
+                self.send(message)
+            finally:
+                pending.task_done()
 
     def send(self, message: Message) -> bool:
         """True when handed to a transport; False (logged, counted) when delivery failed."""

@@ -36,6 +36,9 @@ class DeliveryFailed(Exception):
 
 class Transport(Protocol):
     name: str
+    # True for a transport that talks to another server: ``Notifier.post`` then hands
+    # it to the sender thread rather than making a request wait.
+    remote: bool
 
     def deliver(self, message: Message) -> None:
         """Hand ``message`` over or raise (``DeliveryFailed``, ``OSError``, ...)."""

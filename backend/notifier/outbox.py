@@ -19,6 +19,7 @@ _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
 
 class OutboxTransport:
     name = "outbox"
+    remote = False  # a local file: written at once, so its reader sees it straight away
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

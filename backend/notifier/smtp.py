@@ -24,6 +24,7 @@ class _WatchedSMTP(smtplib.SMTP):
 
 class SmtpTransport:
     name = "smtp"
+    remote = True  # talks to another server: posted from the sender thread
 
     def __init__(self, host: str, port: int, sender: str, *, timeout: float,
                  starttls: bool = True, user: str = "", password: str = "",

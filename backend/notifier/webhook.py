@@ -60,6 +60,7 @@ def post_json(url: str, payload: object, headers: dict[str, str], seconds: float
 
 class WebhookTransport:
     name = "sms_webhook"
+    remote = True  # talks to another server: posted from the sender thread
 
     def __init__(self, url: str, *, token: str = "", timeout: float) -> None:
         self.url, self.token, self.timeout = url, token, timeout

@@ -71,7 +71,7 @@ def identity_keys() -> IdentityKeys:
 
 
 def notifier() -> Notifier:
-    """The app's one notifier: ``context.notifier().send(Message(...))``."""
+    """The app's one notifier: ``context.notifier().post(Message(...))`` from a request."""
     return current_app.extensions["notifier"]
 
 

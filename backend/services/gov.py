@@ -24,7 +24,7 @@ from ..identity import IdentityKeys
 from ..models import AreaRiskLevel, Citizen, GovRecord, QuestionnaireTravel
 from .audit import Actor, record
 from .codes import CodeChange, citizens_by_id_hashes, recompute_codes
-from .facts import LOOKBACK
+from .facts import IDENTITY_KIND, LOOKBACK
 
 
 @dataclass
@@ -47,16 +47,27 @@ def _comparable(detail: Mapping[str, Any] | None) -> dict:
     return dict(detail or {})
 
 
+def may_import(kind: str, record_kinds: Sequence[str] | None) -> bool:
+    """Identity records say which phone a person's codes go to: only a provider named for
+    them (``create-user --record-kinds identity``) may send them."""
+    if record_kinds is None:
+        return kind != IDENTITY_KIND
+    return kind in record_kinds
+
+
 def import_records(
     rows: Sequence[Any],
     *,
     row_schema: Schema,
     keys: IdentityKeys,
     actor: Actor,
+    record_kinds: Sequence[str] | None,
     now: datetime,
     clock_skew_seconds: int,
     ruleset_cache: dict,
 ) -> ImportResult:
+    """Store a batch; ``record_kinds`` are the kinds this provider may send (None: every
+    kind but ``identity``)."""
     result = ImportResult()
     valid: list[tuple[int, dict[str, Any]]] = []
     for index, raw in enumerate(rows):
@@ -65,6 +76,10 @@ def import_records(
         except ValidationError as err:
             messages = err.messages if isinstance(err.messages, dict) else {"_row": err.messages}
             result.rejected.append(_rejection(index, messages))
+            continue
+        if not may_import(row["kind"], record_kinds):
+            problem = {"kind": [f"this credential may not import {row['kind']} records"]}
+            result.rejected.append(_rejection(index, problem))
             continue
         if row["occurred_at"] > now + timedelta(seconds=clock_skew_seconds):
             problem = {"occurred_at": ["must not be in the future"]}
@@ -127,7 +142,7 @@ def _insert_new(
     for index, row in valid:
         key = (row["source"], row["ref"])
         id_hash = keys.id_hash(row["id_number"])
-        if row["kind"] == "identity":  # the phone is kept only as a keyed hash
+        if row["kind"] == IDENTITY_KIND:  # the phone is kept only as a keyed hash
             row["detail"] = {"phone_hash": keys.phone_hash(row["detail"]["phone"])}
         content = (row["kind"], id_hash, row["occurred_at"], _comparable(row.get("detail")))
         old = existing.get(key)

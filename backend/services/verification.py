@@ -85,7 +85,7 @@ def enrol(data: Mapping[str, Any], keys: IdentityKeys, now: datetime,
     owner = _person(enrolment.id_hash)
     db.session.commit()
     if owner is not None and may_text("notice", enrolment.id_hash):
-        notifier.send(Message(
+        notifier.post(Message(
             to=owner.phone, channel="sms",
             body=("Health code: someone registered with your ID number. They see nothing "
                   "unless they verify as you. If this was you, verify on the new phone; "
@@ -131,7 +131,7 @@ def request_sms_code(enrolment: Enrolment, keys: IdentityKeys, now: datetime,
         return
     code = _new_code(enrolment, "sms", keys, now, SMS_CODE_LIFETIME, issued_by=None)
     db.session.commit()
-    notifier.send(Message(
+    notifier.post(Message(
         to=enrolment.phone, channel="sms",
         body=f"Health code verification code: {code}. It expires in 10 minutes. "
              "Nobody from the service will ask you for it.",
@@ -233,7 +233,7 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
         changes = [CodeChange(person.subject, state.version, state.color, now)]
     db.session.commit()
     if recovered and old_phone:
-        notifier.send(Message(
+        notifier.post(Message(
             to=old_phone, channel="sms",
             body="Health code: your code was moved to a newly verified registration; "
                  "the old one no longer works.",

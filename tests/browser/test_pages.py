@@ -53,7 +53,7 @@ def qr_from_screen(b) -> tuple[str, str]:
 # -- the citizen's page ---------------------------------------------------------------------
 
 def test_citizen_registers_reports_shows_green_qr_then_turns_red(browser, live_server, client,
-                                                                  provider, app):
+                                                                  provider, registry, app):
     b = browser(mobile=True)
     # The wrong answers below are refused by the service, and an unverified registration
     # is answered 403 until it is verified.
@@ -61,7 +61,7 @@ def test_citizen_registers_reports_shows_green_qr_then_turns_red(browser, live_s
     b.open("/")
     id_number = new_id_number()
     phone = "139" + f"{secrets.randbelow(10**8):08d}"
-    answer = client.post("/api/v1/gov/records", headers=provider, json={"records": [{
+    answer = client.post("/api/v1/gov/records", headers=registry, json={"records": [{
         "kind": "identity", "id_number": id_number, "source": "police",
         "ref": f"ID-{secrets.token_hex(4)}", "occurred_at": "2026-01-01T00:00:00+00:00",
         "detail": {"phone": phone}}]})

@@ -75,10 +75,10 @@ def _sms_verify(app, client, headers: dict, phone: str) -> dict:
 
 
 def test_knowing_an_id_number_opens_nothing_and_the_owner_is_not_locked_out(
-        app, client, provider, registrar):
+        app, client, provider, registry, registrar):
     victim_id, victim_phone = unique_id_number(), new_phone()
-    _import(client, provider, [_positive_test(victim_id),
-                               _identity_record(victim_id, victim_phone)])
+    _import(client, provider, [_positive_test(victim_id)])
+    _import(client, registry, [_identity_record(victim_id, victim_phone)])
 
     squatter, _, squat = register_unverified(client, id_number=victim_id, name="Squatter",
                                              phone=new_phone())
@@ -127,9 +127,9 @@ def test_registration_answers_alike_whether_or_not_the_id_number_is_registered(
     assert taken_id not in notice["body"]
 
 
-def test_a_code_goes_only_to_the_phone_the_government_holds(app, client, provider):
+def test_a_code_goes_only_to_the_phone_the_government_holds(app, client, registry):
     id_number, phone = unique_id_number(), new_phone()
-    assert _import(client, provider, [_identity_record(id_number, "+86" + phone)])["accepted"] == 1
+    assert _import(client, registry, [_identity_record(id_number, "+86" + phone)])["accepted"] == 1
     with app.app_context():
         stored = db.session.execute(text(
             "SELECT detail FROM gov_records WHERE kind = 'identity'")).all()
@@ -155,9 +155,9 @@ def test_no_identity_record_no_code_and_the_same_answer(app, client):
     assert messages_to(app, phone) == []
 
 
-def test_wrong_codes_are_limited_and_void_the_code(app, client, provider):
+def test_wrong_codes_are_limited_and_void_the_code(app, client, registry):
     id_number, phone = unique_id_number(), new_phone()
-    _import(client, provider, [_identity_record(id_number, phone)])
+    _import(client, registry, [_identity_record(id_number, phone)])
     holder, _, _ = register_unverified(client, id_number=id_number, phone=phone)
     client.post("/api/v1/me/verification", headers=holder, json={"method": "sms"})
     right = one_time_code(messages_to(app, phone)[-1])
@@ -175,9 +175,9 @@ def test_wrong_codes_are_limited_and_void_the_code(app, client, provider):
 
 
 def test_recovery_moves_the_code_to_the_new_account_and_the_old_secret_stops(
-        app, client, provider):
+        app, client, registry):
     id_number, phone = unique_id_number(), new_phone()
-    _import(client, provider, [_identity_record(id_number, phone)])
+    _import(client, registry, [_identity_record(id_number, phone)])
     old, _, _ = register_unverified(client, id_number=id_number, phone=phone)
     first = _sms_verify(app, client, old, phone)
     reported = client.post("/api/v1/me/questionnaires", headers=old,
@@ -262,3 +262,24 @@ def test_the_owner_is_never_told_apart_by_status(client, citizen):
         assert sorted(answer.json) == ["citizen_id", "token", "verified"]
         assert client.get("/api/v1/me/code",
                           headers=bearer(answer.json["token"])).status_code == 403
+
+
+def test_only_the_population_registry_sends_identity_records(client, provider, registry, runner):
+    """A lab's feed cannot say which phone someone's codes go to."""
+    row = _identity_record(unique_id_number(), new_phone())
+    refused = _import(client, provider, [row])
+    assert refused["accepted"] == 0
+    assert refused["rejected"][0]["fields"] == {
+        "kind": ["this credential may not import identity records"]}
+    assert _import(client, registry, [row])["accepted"] == 1
+    # The registry's feed sends nothing else unless named for it.
+    assert _import(client, registry, [_positive_test(unique_id_number())])["accepted"] == 0
+    made = runner.invoke(args=["create-user", "--role", "data_provider",
+                               "--record-kinds", "identity"])
+    assert made.exit_code == 0, made.output
+    wrong = runner.invoke(args=["create-user", "--role", "official", "--region", "r1",
+                                "--record-kinds", "identity"])
+    assert wrong.exit_code != 0
+    unknown = runner.invoke(args=["create-user", "--role", "data_provider",
+                                  "--record-kinds", "passport"])
+    assert unknown.exit_code != 0

@@ -71,9 +71,9 @@ def counter_code(client, registrar, registration: dict, id_number: str):
                        json={"citizen_id": registration["citizen_id"], "id_number": id_number})
 
 
-def credential(app, role: Role, region: str = "r1") -> dict[str, str]:
+def credential(app, role: Role, region: str = "r1", **kwargs) -> dict[str, str]:
     with app.app_context():
-        _, secret = issue_credential(role, region=region, name=role.value)
+        _, secret = issue_credential(role, region=region, name=role.value, **kwargs)
         db.session.commit()
     return bearer(secret)
 
@@ -106,13 +106,13 @@ def limited_app(migrated):
 # --- Verification answers must not tell whether a phone is the one on record ---------
 
 
-def test_hole_a_wrong_code_answers_alike_whether_or_not_a_code_was_sent(app, client, provider):
+def test_hole_a_wrong_code_answers_alike_whether_or_not_a_code_was_sent(app, client, registry):
     """HOLE: with an ID number and a guessed phone, register, ask for a code and try
     000000: 'wrong code' meant the guess was the phone the government holds (a code
     was sent), 'no live code' meant it was not. A phone book became a lookup of who
     holds which ID number, one registration a guess."""
     id_number, phone = unique_id_number(), new_phone()
-    import_records(client, provider, [identity_record(id_number, phone)])
+    import_records(client, registry, [identity_record(id_number, phone)])
     answers = {}
     for label, guess in (("right phone", phone), ("wrong phone", new_phone())):
         headers, _, _ = register_unverified(client, id_number=id_number, phone=guess)
@@ -149,7 +149,7 @@ def test_hole_codes_for_one_id_number_are_capped_across_registrations(limited_ap
     past it the answers stay the same and nothing is sent."""
     app, client = limited_app, limited_app.test_client()
     id_number, phone = unique_id_number(), new_phone()
-    import_records(client, credential(app, Role.DATA_PROVIDER),
+    import_records(client, credential(app, Role.DATA_PROVIDER, record_kinds=["identity"]),
                    [identity_record(id_number, phone)])
     answers = []
     for _ in range(6):
@@ -187,11 +187,11 @@ def test_asking_and_trying_are_limited_per_credential(limited_app):
 
 
 def test_a_code_is_bound_to_its_registration_and_a_new_one_voids_the_old(
-        app, client, provider, registrar):
+        app, client, registry, registrar):
     """Held: a code handed to one registration does nothing for another registration of
     the same ID number; asking again voids the code before; a used code is used up."""
     id_number, phone = unique_id_number(), new_phone()
-    import_records(client, provider, [identity_record(id_number, phone)])
+    import_records(client, registry, [identity_record(id_number, phone)])
     mine, _, mine_body = register_unverified(client, id_number=id_number, phone=phone)
     theirs, _, _ = register_unverified(client, id_number=id_number, phone=new_phone())
     ask_sms(client, mine)
@@ -455,19 +455,19 @@ def test_hole_an_import_answer_does_not_tell_who_is_registered(app, client, prov
     assert answers[0] == answers[1], answers
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE left open: any data provider may import "
-                   "identity records; needs a role of its own (see the report)")
 def test_hole_a_data_provider_cannot_redirect_someone_elses_codes(app, client, provider):
-    """HOLE (open): a data provider (a lab's feed) imports an identity record giving the
-    victim's ID number the provider's own phone, registers, and the code comes to that
-    phone: it now holds the victim's account, and the victim's secret stops working."""
+    """HOLE (closed): a data provider (a lab's feed) imported an identity record giving the
+    victim's ID number the provider's own phone, registered, and the code came to that
+    phone: it then held the victim's account. Identity records now come only from a
+    provider named for them (``create-user --record-kinds identity``)."""
     victim, id_number, _ = register_verified(app, client)
     attacker_phone = new_phone()
-    import_records(client, provider, [identity_record(id_number, attacker_phone, days_ago=0)])
+    refused = import_records(client, provider,
+                             [identity_record(id_number, attacker_phone, days_ago=0)])
+    assert refused["accepted"] == 0 and "kind" in refused["rejected"][0]["fields"]
     attacker, _, _ = register_unverified(client, id_number=id_number, phone=attacker_phone)
     ask_sms(client, attacker)
-    for code in codes_to(app, attacker_phone):
-        client.post(CONFIRM, headers=attacker, json={"code": code})
+    assert codes_to(app, attacker_phone) == []
     assert client.get("/api/v1/me/code", headers=attacker).status_code == 403
     assert client.get("/api/v1/me/code", headers=victim).status_code == 200
 
@@ -485,11 +485,11 @@ BAD_PHONES = st.one_of(
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(BAD_PHONES)
 def test_an_identity_record_with_a_bad_phone_is_refused_and_stores_nothing(
-        app, client, provider, bad):
+        app, client, registry, bad):
     """Held: a bad phone is a rejected row naming the field, never a 500 or a stored
     record that some registration could match."""
     row = {**identity_record(unique_id_number(), "x"), "detail": {"phone": bad}}
-    answer = client.post("/api/v1/gov/records", headers=provider, json={"records": [row]})
+    answer = client.post("/api/v1/gov/records", headers=registry, json={"records": [row]})
     if answer.status_code == 200:  # a row the batch lists as rejected
         assert answer.json["accepted"] == 0 and answer.json["rejected"][0]["index"] == 0
         assert "phone" in str(answer.json["rejected"][0]["fields"])
@@ -539,11 +539,11 @@ def test_hole_my_data_shows_every_registration_of_my_id_number(app, client, regi
 # --- The notifier and logs never hold a code ------------------------------------------
 
 
-def test_no_code_or_id_number_reaches_the_logs(app, client, provider, registrar, caplog):
+def test_no_code_or_id_number_reaches_the_logs(app, client, registry, registrar, caplog):
     """Held: a failed SMS delivery is logged by channel and transport only; the code,
     the phone and the ID number are in no log line, nor in the audit entry."""
     id_number, phone = unique_id_number(), new_phone()
-    import_records(client, provider, [identity_record(id_number, phone)])
+    import_records(client, registry, [identity_record(id_number, phone)])
 
     class Broken:
         name = "sms_broken"
@@ -612,13 +612,11 @@ def gateway_app(migrated):
         thread.join(5)
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE left open: messages are sent inside the "
-                   "request; needs a queue and a sender (see the report)")
 def test_hole_registration_does_not_wait_for_the_owners_text(gateway_app):
-    """HOLE (open): registering a verified person's ID number texts them inside the
-    request, so that answer comes back only after the SMS gateway's (hundreds of ms
-    in practice): the registered ID numbers are the slow ones. Likewise asking for a
-    code with the phone on record. The answer must not wait for the gateway."""
+    """HOLE (closed): registering a verified person's ID number texted them inside the
+    request, so that answer came back only after the SMS gateway's (hundreds of ms in
+    practice): the registered ID numbers were the slow ones. Likewise asking for a code
+    with the phone on record. Texts now go from the notifier's sender thread."""
     app, gateway = gateway_app
     client = app.test_client()
     headers, id_number, body = register_unverified(client)
