@@ -635,7 +635,7 @@ def the_small_things(w: World) -> Iterator[Outcome]:
 
 
 def run(world: World, only: set[int] | None = None,
-        show: Callable[[str], None] = print) -> list[Outcome]:
+        show: Callable[[str], None] = lambda line: print(line, flush=True)) -> list[Outcome]:
     outcomes = []
     for number, attack in sorted(ATTACKS.items()):
         if only and number not in only:
