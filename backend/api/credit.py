@@ -109,6 +109,7 @@ def create(data):
            detail={"categories": restriction.categories,
                    "legal_basis": data["legal_basis"]["ref"]})
     db.session.commit()
+    context.bar_live_passes(id_hash, restriction.categories, at)
     return {"restriction_id": restriction.id}
 
 

@@ -13,8 +13,10 @@ from ..auth import DeviceCredentialCache
 from ..health import note_degraded
 from ..identity import IdentityKeys
 from ..keys import KeyRing, create_file_once
+from ..pseudonyms import TokenPseudonyms
 from .checkpoints import PolicyCache
 from .codes import publish_changes
+from .restrictions import bar_live_passes as _bar_live_passes
 from .scans import LocalKeys, ScanContext
 from .trust import TrustedKeys
 
@@ -45,6 +47,7 @@ def init_services(app: Flask) -> None:
         app.config["SIGNING_KEY_DIR"], app.config["TOKEN_LIFETIME_SECONDS"]
     )
     app.extensions["identity_keys"] = None
+    app.extensions["token_pseudonyms"] = None
     app.extensions["ruleset_cache"] = {}
     app.extensions["device_cache"] = DeviceCredentialCache(app.config["DEVICE_AUTH_CACHE_SECONDS"])
     app.extensions["policy_cache"] = PolicyCache(app.config["POLICY_CACHE_SECONDS"])
@@ -63,6 +66,15 @@ def identity_keys() -> IdentityKeys:
         keys = IdentityKeys(_pseudonym_key(current_app))
         current_app.extensions["identity_keys"] = keys
     return keys
+
+
+def token_pseudonyms() -> TokenPseudonyms:
+    """The per-token ``sub`` maker, under a key derived from the same service secret."""
+    made = current_app.extensions.get("token_pseudonyms")
+    if made is None:
+        made = TokenPseudonyms(_pseudonym_key(current_app))
+        current_app.extensions["token_pseudonyms"] = made
+    return made
 
 
 def settings() -> Settings:
@@ -92,6 +104,7 @@ def scan_context() -> ScanContext:
             clock_skew_seconds=c["VERIFIER_CLOCK_SKEW_SECONDS"],
             write_stream=c["CHECKIN_SINK"] == "stream",
             status_window_seconds=c["TOKEN_LIFETIME_SECONDS"] + c["CLOCK_SKEW_SECONDS"],
+            pseudonyms=token_pseudonyms(),
             on_degraded=lambda exc: note_degraded(app, "redis", exc),
             device_scans_per_minute=_per_minute(c["RATE_LIMIT_SCANS"])
             if c["RATELIMIT_ENABLED"] else 10**9,
@@ -119,6 +132,22 @@ def publish(changes) -> None:
 
 def redis_degraded(exc: Exception) -> None:
     note_degraded(current_app, "redis", exc)
+
+
+def tokens_unregistered(exc: Exception) -> None:
+    """A token (or a pass to bar) could not be recorded for the offline status lists:
+    once Redis answers again, offline gates are told to distrust our older tokens."""
+    note_degraded(current_app, "redis", exc)
+    ctx = scan_context()
+    ctx.status_stale = ctx.registry_incomplete = True
+
+
+def bar_live_passes(id_hash: str, categories: list[str], at) -> None:
+    """After a restriction is committed: bar the holder's live passes at offline gates."""
+    try:
+        _bar_live_passes(id_hash, categories, at, redis())
+    except RedisError as exc:
+        tokens_unregistered(exc)
 
 
 def _per_minute(limit: str) -> int:
