@@ -208,7 +208,7 @@ class UploadResult:
 def upload_offline(
     scans: Sequence[Any], *, row_schema: Schema, checkpoint_id: int, policy: Policy,
     keys: KeySet, now: datetime, clock_skew_seconds: int, max_age_days: int,
-    local_issuer: str = "", pseudonyms: TokenPseudonyms | None = None,
+    local_issuer: str, pseudonyms: TokenPseudonyms,
 ) -> UploadResult:
     """Store scans a gate made offline, each scan id once, in one transaction.
 
