@@ -25,7 +25,7 @@ def _key() -> SigningKey:
 
 
 KEYS = {ISSUER: _key(), PARTNER: _key()}
-NOW = datetime.now(UTC)
+NOW = datetime.now(UTC).replace(microsecond=0)  # iat keeps whole milliseconds
 
 
 def sign(sub: str, issuer: str = ISSUER, scope: str | None = None) -> SignedToken:
