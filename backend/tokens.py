@@ -32,6 +32,27 @@ class SignedToken:
     expires_at: datetime
     color: str
     scope: str | None
+    subject: str = ""  # the token's own ``sub``
+
+
+def token_times(now: datetime, lifetime_seconds: int) -> tuple[datetime, datetime]:
+    """``iat`` and ``exp`` of a token made at ``now``.
+
+    ``iat`` keeps milliseconds (RFC 7519 NumericDate may be fractional) so that an
+    online scan can tell exactly whether the code changed after the token was made.
+    """
+    issued = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return issued, issued.replace(microsecond=0) + timedelta(seconds=lifetime_seconds)
+
+
+def iat_claim(issued: datetime) -> float:
+    """The ``iat`` a token made at ``issued`` (whole milliseconds) carries."""
+    return round(issued.timestamp(), 3)
+
+
+def new_jti() -> str:
+    """48 random bits: with the token's own ``sub``, unique within its few minutes of life."""
+    return secrets.token_urlsafe(6)
 
 
 def sign_code_token(
@@ -44,20 +65,19 @@ def sign_code_token(
     now: datetime,
     lifetime_seconds: int,
     scope: str | None = None,
+    jti: str | None = None,
 ) -> SignedToken:
     """Sign what a gate needs and nothing more: no ID number, no full name, no reasons.
 
-    ``iat`` keeps milliseconds (RFC 7519 NumericDate may be fractional) so that an
-    online scan can tell exactly whether the code changed after the token was made.
+    ``subject`` is what the gate sees as ``sub``: the service passes a pseudonym made
+    for this one token (``backend/pseudonyms.py``), never the holder's stored subject.
     """
-    issued = now.replace(microsecond=now.microsecond // 1000 * 1000)
-    expires = issued.replace(microsecond=0) + timedelta(seconds=lifetime_seconds)
-    # 48 random bits: unique per subject within a token's few minutes of life.
-    jti = secrets.token_urlsafe(6)
+    issued, expires = token_times(now, lifetime_seconds)
+    jti = jti or new_jti()
     claims: dict[str, object] = {
         "iss": issuer,
         "sub": subject,
-        "iat": round(issued.timestamp(), 3),
+        "iat": iat_claim(issued),
         "exp": int(expires.timestamp()),
         "jti": jti,
         "hc": color,
@@ -69,7 +89,7 @@ def sign_code_token(
         claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": None},
         json_encoder=_CompactJSON,
     )
-    return SignedToken(low_s(token), jti, issued, expires, color, scope)
+    return SignedToken(low_s(token), jti, issued, expires, color, scope, subject)
 
 
 def low_s(token: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +17,7 @@ from backend.metrics import count_scan
 from backend.models import Role
 from backend.services import context
 from backend.services.checkpoints import add_device, checkpoints_overview, create_checkpoint
-from backend.services.restrictions import holder_restricted, restricted_tags
+from backend.services.restrictions import holder_restricted
 from backend.services.scans import (
     build_bundle,
     record_bundle_download,
@@ -153,6 +152,7 @@ def batch(data):
         device_id=current_principal().credential_id, local_issuer=cfg["ISSUER_ID"],
         verifier_skew_seconds=cfg["VERIFIER_CLOCK_SKEW_SECONDS"],
         bundle_validity=timedelta(hours=cfg["BUNDLE_VALIDITY_HOURS"]),
+        pseudonyms=context.token_pseudonyms(),
     )
     return result
 
@@ -166,18 +166,13 @@ def bundle(query):
     checkpoint_id = _device_checkpoint()
     at = now()
     cfg = current_app.config
-    policy, _ = current_app.extensions["policy_cache"].get(checkpoint_id)
+    policy, region = current_app.extensions["policy_cache"].get(checkpoint_id)
     cursor = int(query["cursor"]) if query.get("cursor") else None
-    restricted = None
-    if policy.category in RESTRICTABLE:
-        salt = secrets.token_urlsafe(12)
-        restricted = {"category": policy.category, "salt": salt,
-                      "tags": restricted_tags(policy.category, at, salt, cfg["ISSUER_ID"])}
     answer = build_bundle(
-        keys_by_issuer=context.trusted_keys().jwks_by_issuer(at), policy=policy,
+        keys_by_issuer=context.trusted_keys().jwks_by_issuer(at), policy=policy, region=region,
         redis=context.redis(), cursor=cursor, now=at, local_issuer=cfg["ISSUER_ID"],
         token_lifetime=cfg["TOKEN_LIFETIME_SECONDS"],
-        clock_skew_seconds=cfg["VERIFIER_CLOCK_SKEW_SECONDS"], restricted=restricted,
+        clock_skew_seconds=cfg["VERIFIER_CLOCK_SKEW_SECONDS"], ctx=context.scan_context(),
     )
     valid_until = record_bundle_download(current_principal().credential_id, at,
                                          timedelta(hours=cfg["BUNDLE_VALIDITY_HOURS"]))

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -153,34 +152,35 @@ class StatusLookup(Protocol):
         """Is the holder barred from this travel category? (No reason is ever given.)"""
 
 
-def restriction_tag(salt: str, issuer: str, subject: str) -> str:
-    """A salted hash of a pseudonymous subject: lets an offline gate recognise a
-    restricted holder without learning who is on the list."""
-    digest = hashlib.sha256(f"{salt}|{issuer}|{subject}".encode()).digest()
-    return base64.urlsafe_b64encode(digest[:12]).decode()
-
-
 @dataclass(frozen=True)
 class StaticStatus:
-    """Status from an offline bundle (or a test): code changes, revoked token ids and the
-    salted tags of holders restricted for the gate's category."""
+    """Status from an offline bundle (or a test). It names tokens, never holders: each
+    token carries its own ``sub``, so ``subject`` below is a token's, not a person's.
+
+    ``changes``: tokens whose holder's code changed (ms); ``void_before``: per issuer, the
+    time before which the issuer could not name every such token (its tokens issued
+    earlier count as changed); ``restricted_subjects``: passes barred by a restriction
+    placed after they were issued, for ``restricted_category`` only."""
 
     changes: Mapping[tuple[str, str], int] = field(default_factory=dict)
     revoked_jtis: frozenset[tuple[str, str]] = frozenset()
-    restricted_tags: frozenset[str] = frozenset()
+    restricted_subjects: frozenset[tuple[str, str]] = frozenset()
     restricted_category: str | None = None
-    salt: str = ""
+    void_before: Mapping[str, int] = field(default_factory=dict)
 
     def changed_ms(self, issuer: str, subject: str) -> int | None:
-        return self.changes.get((issuer, subject))
+        listed = self.changes.get((issuer, subject))
+        floor = self.void_before.get(issuer)
+        if floor is None:
+            return listed
+        return floor if listed is None else max(listed, floor)
 
     def revoked(self, issuer: str, jti: str) -> bool:
         return (issuer, jti) in self.revoked_jtis
 
     def restricted(self, issuer: str, subject: str, category: str) -> bool:
-        if category != self.restricted_category or not self.restricted_tags:
-            return False
-        return restriction_tag(self.salt, issuer, subject) in self.restricted_tags
+        return category == self.restricted_category and (issuer, subject) in \
+            self.restricted_subjects
 
 
 def _b64decode(part: str) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Response, current_app, url_for
 
 from ..auth import requires
@@ -101,15 +103,21 @@ def new_token(data):
     citizen = me()
     cfg = context.settings()
     stamped = now()
-    state, _ = current_code(citizen, stamped, ruleset_cache(), context.publish,
-                            explained=False)
-    if data.get("scope"):
-        check_pass(citizen, state, data["scope"], stamped,
-                   frozenset(current_app.config["TRAVEL_ADMITS"]))
+
+    def read_state():
+        state, _ = current_code(citizen, stamped, ruleset_cache(), context.publish,
+                                explained=False)
+        if data.get("scope"):
+            check_pass(citizen, state, data["scope"], stamped,
+                       frozenset(current_app.config["TRAVEL_ADMITS"]),
+                       until=stamped + timedelta(seconds=cfg.token_lifetime))
+        return state
+
     signed = issue_code_token(
-        citizen, state, keyring=context.keyring(), issuer=cfg.issuer,
-        lifetime_seconds=cfg.token_lifetime, now=stamped, redis=context.redis(),
-        scope=data.get("scope"), on_degraded=context.redis_degraded,
+        citizen, read_state, keyring=context.keyring(), pseudonyms=context.token_pseudonyms(),
+        issuer=cfg.issuer, lifetime_seconds=cfg.token_lifetime, now=stamped,
+        redis=context.redis(), scope=data.get("scope"), on_degraded=context.redis_degraded,
+        on_unregistered=context.tokens_unregistered,
     )
     return {
         "token": signed.token,

@@ -113,6 +113,7 @@ def create(data):
                   id_hash=id_hash, detail={"categories": restriction.categories,
                                            "legal_basis": data["legal_basis"]["ref"]})
     db.session.commit()
+    context.bar_live_passes(id_hash, restriction.categories, at)
     return {"restriction_id": restriction.id}
 
 

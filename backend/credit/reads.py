@@ -6,7 +6,6 @@ full record of their own restrictions. None of these functions writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -30,16 +29,6 @@ def is_restricted(id_hash: str, category: str, at: datetime) -> bool:
         return False
     rows = db.session.execute(_active_at(at).where(Restriction.id_hash == id_hash))
     return any(category in r.categories for r in rows.scalars())
-
-
-def restricted_among(id_hashes: Iterable[str] | None, category: str, at: datetime) -> set[str]:
-    """Which people (all when ``id_hashes`` is None) are barred from ``category`` at ``at``."""
-    if category not in RESTRICTABLE:
-        return set()
-    query = _active_at(at)
-    if id_hashes is not None:
-        query = query.where(Restriction.id_hash.in_(list(id_hashes)))
-    return {r.id_hash for r in db.session.execute(query).scalars() if category in r.categories}
 
 
 def own_restrictions(id_hash: str, at: datetime) -> list[dict[str, Any]]:

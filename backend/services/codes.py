@@ -33,12 +33,11 @@ from risk import Decision, evaluate, restore
 from ..extensions import db
 from ..metrics import EVALUATION_SECONDS, PEOPLE_EVALUATED
 from ..models import Citizen, CodeHistory, CodeState
-from . import prebuilt
+from . import prebuilt, token_status
 from .facts import load_facts
 from .rulesets import active_ruleset
 
 CODE_KEY = "hc:code:{subject}"
-CHANGES_KEY = "hc:code:changes"
 # Set once Redis holds every code change that can still matter (see republish_recent).
 STATUS_READY_KEY = "hc:code:ready"
 UNTIL_DATA_CHANGES = datetime(9999, 12, 31, tzinfo=UTC)
@@ -50,6 +49,7 @@ class CodeChange:
     version: int
     color: str
     changed_at: datetime
+    region: str = ""
 
 
 def recompute_codes(
@@ -91,7 +91,8 @@ def recompute_codes(
             state, changed = _store(states.get(citizen.id), citizen, decision, reusable, now)
             results[citizen.id] = (state, decision)
             if changed:
-                changes.append(CodeChange(citizen.subject, state.version, state.color, now))
+                changes.append(CodeChange(citizen.subject, state.version, state.color, now,
+                                              citizen.region))
     EVALUATION_SECONDS.observe(time.perf_counter() - started)
     PEOPLE_EVALUATED.inc(len(citizens))
     return results, changes
@@ -134,13 +135,17 @@ def _store(
 
 
 def publish_changes(redis, changes: Sequence[CodeChange]) -> None:
-    """Tell online verifiers about new code versions; call after the database commit.
+    """Tell verifiers about new code versions; call after the database commit.
 
-    The change is stamped now, after the commit: a token signed from the old state
-    was stamped before it was read, hence before this, and is refused online.
+    Online verifiers compare the change's time with a token's ``iat``; offline gates
+    of the holder's region are told which of the holder's live tokens are now void
+    (``token_status``). The change is stamped after the commit and after the live
+    tokens were read: a token signed from the old state was stamped before it was
+    read, hence before this, and registered before that, hence is found.
     """
     if not changes:
         return
+    live = token_status.read_live(redis, [change.subject for change in changes])
     ms = int(time.time() * 1000)
     pipe = redis.pipeline(transaction=False)
     for change in changes:
@@ -148,7 +153,8 @@ def publish_changes(redis, changes: Sequence[CodeChange]) -> None:
             CODE_KEY.format(subject=change.subject),
             mapping={"v": change.version, "changed_ms": ms, "color": change.color},
         )
-        pipe.zadd(CHANGES_KEY, {change.subject: ms})
+    token_status.queue_voids(pipe, ((c.region, ms, tokens) for c, tokens in zip(
+        changes, live, strict=True)), ms)
     pipe.execute()
 
 
@@ -192,7 +198,8 @@ def citizens_by_id_hashes(hashes: Sequence[str]) -> list[Citizen]:
     return found
 
 
-def republish_recent(redis, now: datetime, window_seconds: int) -> int:
+def republish_recent(redis, now: datetime, window_seconds: int, *,
+                     registry_lost: bool = False) -> int:
     """Copy every code change of the last ``window_seconds`` from the database to Redis.
 
     Redis keeps nothing on disk here: after a restart (or a publish that failed
@@ -201,19 +208,31 @@ def republish_recent(redis, now: datetime, window_seconds: int) -> int:
     this is a small, bounded copy. The database keeps the evaluation time, a few
     milliseconds before the commit; a token stamped inside that window (made from
     the old state) would pass after a restart, a window accepted as negligible.
+
+    Tokens still registered as live are listed void again for offline gates; tokens
+    Redis forgot (a restart) or never heard of (``registry_lost``: registrations
+    failed while it was unreachable) cannot be named, so offline gates are told to
+    treat every token of ours issued before the registry was complete as changed.
     """
     since = now - timedelta(seconds=window_seconds)
     rows = db.session.execute(
-        select(Citizen.subject, CodeState.version, CodeState.color, CodeState.changed_at)
+        select(Citizen.subject, Citizen.region, CodeState.version, CodeState.color,
+               CodeState.changed_at)
         .join(Citizen, Citizen.id == CodeState.citizen_id)
         .where(CodeState.changed_at >= since)
     ).all()
+    live = token_status.read_live(redis, [row.subject for row in rows])
+    now_ms = int(now.timestamp() * 1000)
     pipe = redis.pipeline(transaction=False)
-    for subject, version, color, changed_at in rows:
+    voids = []
+    for (subject, region, version, color, changed_at), tokens in zip(rows, live, strict=True):
         ms = int(changed_at.timestamp() * 1000)
         pipe.hset(CODE_KEY.format(subject=subject),
                   mapping={"v": version, "changed_ms": ms, "color": color})
-        pipe.zadd(CHANGES_KEY, {subject: ms})
+        voids.append((region, ms, tokens))
+    # Listed now, not at the change: gates whose cursor passed that time still get them.
+    token_status.queue_voids(pipe, voids, now_ms)
+    token_status.mark_registry_from(pipe, now_ms, lost=registry_lost)
     pipe.set(STATUS_READY_KEY, int(now.timestamp()))
     pipe.execute()
     return len(rows)

@@ -15,8 +15,10 @@ from ..identity import IdentityKeys
 from ..keys import KeyRing, create_file_once
 from ..notifier import Notifier, build_notifier
 from ..outbound import OutboundPolicy, parse_networks
+from ..pseudonyms import TokenPseudonyms
 from .checkpoints import PolicyCache
 from .codes import publish_changes
+from .restrictions import bar_live_passes as _bar_live_passes
 from .scans import LocalKeys, ScanContext
 from .trust import TrustedKeys
 
@@ -47,6 +49,7 @@ def init_services(app: Flask) -> None:
         app.config["SIGNING_KEY_DIR"], app.config["TOKEN_LIFETIME_SECONDS"]
     )
     app.extensions["identity_keys"] = None
+    app.extensions["token_pseudonyms"] = None
     app.extensions["ruleset_cache"] = {}
     app.extensions["device_cache"] = DeviceCredentialCache(app.config["DEVICE_AUTH_CACHE_SECONDS"])
     app.extensions["policy_cache"] = PolicyCache(app.config["POLICY_CACHE_SECONDS"],
@@ -73,6 +76,15 @@ def identity_keys() -> IdentityKeys:
 def notifier() -> Notifier:
     """The app's one notifier: ``context.notifier().post(Message(...))`` from a request."""
     return current_app.extensions["notifier"]
+
+
+def token_pseudonyms() -> TokenPseudonyms:
+    """The per-token ``sub`` maker, under a key derived from the same service secret."""
+    made = current_app.extensions.get("token_pseudonyms")
+    if made is None:
+        made = TokenPseudonyms(_pseudonym_key(current_app))
+        current_app.extensions["token_pseudonyms"] = made
+    return made
 
 
 def settings() -> Settings:
@@ -102,6 +114,7 @@ def scan_context() -> ScanContext:
             clock_skew_seconds=c["VERIFIER_CLOCK_SKEW_SECONDS"],
             write_stream=c["CHECKIN_SINK"] == "stream",
             status_window_seconds=c["TOKEN_LIFETIME_SECONDS"] + c["CLOCK_SKEW_SECONDS"],
+            pseudonyms=token_pseudonyms(),
             on_degraded=lambda exc: note_degraded(app, "redis", exc),
             device_scans_per_minute=_per_minute(c["RATE_LIMIT_SCANS"])
             if c["RATELIMIT_ENABLED"] else 10**9,
@@ -137,6 +150,22 @@ def publish(changes) -> None:
 
 def redis_degraded(exc: Exception) -> None:
     note_degraded(current_app, "redis", exc)
+
+
+def tokens_unregistered(exc: Exception) -> None:
+    """A token (or a pass to bar) could not be recorded for the offline status lists:
+    once Redis answers again, offline gates are told to distrust our older tokens."""
+    note_degraded(current_app, "redis", exc)
+    ctx = scan_context()
+    ctx.status_stale = ctx.registry_incomplete = True
+
+
+def bar_live_passes(id_hash: str, categories: list[str], at) -> None:
+    """After a restriction is committed: bar the holder's live passes at offline gates."""
+    try:
+        _bar_live_passes(id_hash, categories, at, redis())
+    except RedisError as exc:
+        tokens_unregistered(exc)
 
 
 def _per_minute(limit: str) -> int:

@@ -11,17 +11,19 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from checkpoints.verifier import RESTRICTABLE, restriction_tag
+from checkpoints.verifier import RESTRICTABLE
 
-from ..credit.reads import is_restricted, own_restrictions, restricted_among
+from ..credit.reads import is_restricted, own_restrictions
 from ..exceptions import Forbidden
 from ..extensions import db
 from ..models import Citizen, CodeState
+from .token_status import bar_passes
 
 
 def holder_restricted(issuer: str, subject: str, category: str, at: datetime,
                       local_issuer: str) -> bool:
-    """For a travel gate: is the token's holder restricted for the gate's category?
+    """For a travel gate: is the token's holder (``subject``: the stored subject, read
+    back from the token's pseudonym) restricted for the gate's category?
 
     Only this deployment's own restriction list applies; other issuers' holders are
     checked by their own deployments when they ask for a pass.
@@ -34,29 +36,34 @@ def holder_restricted(issuer: str, subject: str, category: str, at: datetime,
     return id_hash is not None and is_restricted(id_hash, category, at)
 
 
-def restricted_tags(category: str, at: datetime, salt: str, local_issuer: str) -> list[str]:
-    """Salted tags of the holders barred from ``category``: for an offline gate's bundle."""
-    if category not in RESTRICTABLE:
-        return []
-    hashes = sorted(restricted_among(None, category, at))
-    subjects: list[str] = []
-    for i in range(0, len(hashes), 500):
-        subjects.extend(db.session.execute(
-            select(Citizen.subject).where(Citizen.id_hash.in_(hashes[i:i + 500]))).scalars())
-    return sorted(restriction_tag(salt, local_issuer, s) for s in subjects)
+def bar_live_passes(id_hash: str, categories: list[str], at: datetime, redis) -> int:
+    """A restriction was just placed: the holder's passes still live for ``categories``
+    are refused at offline travel gates too (online scans ask the credit store anyway).
+    Call after the restriction is committed. Returns how many passes."""
+    holders = db.session.execute(
+        select(Citizen.subject, Citizen.region).where(Citizen.id_hash == id_hash)).all()
+    travel = [c for c in categories if c in RESTRICTABLE]
+    return sum(bar_passes(redis, subject, region, travel, int(at.timestamp() * 1000))
+               for subject, region in holders)
 
 
 def check_pass(citizen: Citizen, state: CodeState, scope: str, at: datetime,
-               travel_admits: frozenset[str]) -> None:
+               travel_admits: frozenset[str], *, until: datetime | None = None) -> None:
     """Refuse a travel pass (403) when the code is not admitted for travel or the
-    holder is restricted for ``scope``; the answer tells the holder why."""
+    holder is restricted for ``scope`` now or, with ``until``, when the pass would
+    expire (a restriction taking effect in between); the answer tells the holder why.
+
+    Offline travel gates rely on this: they learn nothing about a holder's
+    restrictions, only which live passes were barred after they were issued."""
     if state.color not in travel_admits:
         raise Forbidden(
             f"A {state.color} code is not admitted for travel.", code="color_not_admitted",
             extra={"color": state.color, "reasons": state.reasons},
         )
-    if is_restricted(citizen.id_hash, scope, at):
-        mine = [r for r in own_restrictions(citizen.id_hash, at)
+    when = [t for t in (at, until) if t is not None
+            and is_restricted(citizen.id_hash, scope, t)]
+    if when:
+        mine = [r for r in own_restrictions(citizen.id_hash, when[0])
                 if r["active"] and scope in r["categories"]]
         raise Forbidden(
             f"You are restricted from {scope} travel.", code="restricted",

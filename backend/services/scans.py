@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,23 +19,34 @@ from marshmallow import Schema, ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from checkpoints.verifier import CODE_CHANGED, RESTRICTED, KeySet, Policy, ScanDecision, verify
+from checkpoints.verifier import (
+    CODE_CHANGED,
+    MALFORMED,
+    RESTRICTABLE,
+    RESTRICTED,
+    KeySet,
+    Policy,
+    ScanDecision,
+    verify,
+)
 
 from ..exceptions import DomainError
 from ..extensions import db
 from ..keys import KeyRing
 from ..models import DeviceBundle, ScanReceipt
+from ..pseudonyms import TokenPseudonyms, iat_ms
 from ..redis_script import PackedScript
 from .checkins import STREAM, _insert, add_refusals, checkin_row, insert_checkins
 from .codes import (
-    CHANGES_KEY,
     CODE_KEY,
     STATUS_READY_KEY,
     changed_ms_in_database,
     code_changes_in_database,
     republish_recent,
 )
+from .token_status import bundle_status
 
+# Keyed by the token's own ``sub`` and ``jti``: a token's, not a holder's, identity.
 SEEN_KEY = "hc:seen:{issuer}:{subject}:{jti}"
 NO_STATUS_KEY = "hc:code:-"  # other issuers' codes: no status here, the short lifetime rules
 RATE_KEY = "hc:rl:scan:{device}:{minute}"
@@ -93,6 +104,8 @@ class ScanContext:
     on_degraded: Callable[[Exception], None] = lambda exc: None
     script: Any = None
     status_stale: bool = False  # a publish failed: republish before trusting Redis
+    registry_incomplete: bool = False  # a token was issued unregistered (token_status)
+    pseudonyms: TokenPseudonyms | None = None  # reads our tokens' ``sub`` back
     # Scans a device may make per minute, counted inside the scan script itself so the
     # hot path stays at one Redis round trip (the generic limiter would add more).
     device_scans_per_minute: int = 1200
@@ -111,32 +124,36 @@ def scan_online(
     now: datetime, scan_id: str | None = None, scanned_at: datetime | None = None,
     restricted: Callable[[str, str], bool] | None = None, device_id: int = 0,
 ) -> ScanDecision:
-    """``restricted(issuer, subject)`` answers for travel gates whether the holder is barred."""
+    """``restricted(issuer, subject)`` answers for travel gates whether the holder is barred;
+    for our own tokens ``subject`` is the holder's stored subject, read back from ``sub``."""
     at = scanned_at if scanned_at is not None else now
     decision = verify(token, keys, policy, now, None, clock_skew_seconds=ctx.clock_skew_seconds)
-    if decision.admitted and restricted is not None and restricted(decision.issuer,
-                                                                   decision.subject):
+    local = decision.issuer == ctx.local_issuer
+    subject = decision.subject
+    if decision.admitted and local:
+        subject = _holder(ctx.pseudonyms, decision)
+        if subject is None:  # signed by us, yet not a sub we make: refuse, never guess
+            decision = decision.refused(MALFORMED)
+    if decision.admitted and restricted is not None and restricted(decision.issuer, subject):
         decision = decision.refused(RESTRICTED)
     if not decision.admitted:
         _count_refusal(ctx, checkpoint_id, at, decision.reason)
         return decision
     scan_id = scan_id or os.urandom(12).hex()
-    local = decision.issuer == ctx.local_issuer
-    code_key = CODE_KEY.format(subject=decision.subject) if local else NO_STATUS_KEY
+    code_key = CODE_KEY.format(subject=subject) if local else NO_STATUS_KEY
     seen_key = SEEN_KEY.format(issuer=decision.issuer, subject=decision.subject,
                                jti=decision.jti)
     args = [int((decision.issued_at or 0) * 1000), checkpoint_id, ctx.replay_window_seconds,
-            "1" if ctx.write_stream else "0", scan_id, decision.issuer, decision.subject, _ms(at),
+            "1" if ctx.write_stream else "0", scan_id, decision.issuer, subject, _ms(at),
             ctx.device_scans_per_minute]
     keys = [code_key, seen_key, STREAM, STATUS_READY_KEY,
             RATE_KEY.format(device=device_id, minute=int(now.timestamp()) // 60)]
     try:
         if ctx.status_stale:
-            republish_recent(ctx.redis, now, ctx.status_window_seconds)
-            ctx.status_stale = False
+            _republish(ctx, now)
         outcome = ctx.script(keys=keys, args=args)
         if outcome == "no_status":  # Redis lost its data (restart): refill it once
-            republish_recent(ctx.redis, now, ctx.status_window_seconds)
+            _republish(ctx, now)
             outcome = ctx.script(keys=keys, args=args)
         stream = ctx.write_stream
     except RedisError as exc:
@@ -144,7 +161,7 @@ def scan_online(
         # check is skipped, and the check-in is written to the database at once.
         ctx.on_degraded(exc)
         ctx.status_stale = True
-        changed = changed_ms_in_database(decision.subject) if local else None
+        changed = changed_ms_in_database(subject) if local else None
         outcome = "code_changed" if changed is not None and changed > args[0] else "ok"
         stream = False
     if outcome == "rate_limited":
@@ -154,10 +171,25 @@ def scan_online(
         _count_refusal(ctx, checkpoint_id, at, decision.reason)
         return decision
     if not stream:
-        insert_checkins([checkin_row(scan_id, checkpoint_id, decision.issuer, decision.subject,
+        insert_checkins([checkin_row(scan_id, checkpoint_id, decision.issuer, subject,
                                      at, now)])
         db.session.commit()
     return decision
+
+
+def _holder(pseudonyms: TokenPseudonyms | None, decision: ScanDecision) -> str | None:
+    """The stored subject behind one of our tokens (its ``sub`` is that token's alone)."""
+    if pseudonyms is None or decision.issued_at is None:
+        return None
+    return pseudonyms.subject_of(decision.subject, jti=decision.jti,
+                                 issued_ms=iat_ms(decision.issued_at))
+
+
+def _republish(ctx: ScanContext, now: datetime) -> None:
+    """Refill Redis from the database before trusting it again (see republish_recent)."""
+    republish_recent(ctx.redis, now, ctx.status_window_seconds,
+                     registry_lost=ctx.registry_incomplete)
+    ctx.status_stale = ctx.registry_incomplete = False
 
 
 def _count_refusal(ctx: ScanContext, checkpoint_id: int, at: datetime, reason: str) -> None:
@@ -184,8 +216,8 @@ class UploadResult:
 def upload_offline(
     scans: Sequence[Any], *, row_schema: Schema, checkpoint_id: int, policy: Policy,
     keys: KeySet, now: datetime, clock_skew_seconds: int, max_age_days: int,
-    device_id: int = 0, local_issuer: str | None = None, verifier_skew_seconds: int = 5,
-    bundle_validity: timedelta = timedelta(hours=24),
+    local_issuer: str, pseudonyms: TokenPseudonyms, device_id: int = 0,
+    verifier_skew_seconds: int = 5, bundle_validity: timedelta = timedelta(hours=24),
 ) -> UploadResult:
     """Store scans a gate made offline, each scan id once, in one transaction.
 
@@ -193,11 +225,13 @@ def upload_offline(
     ``scanned_at``: signature, keys and policy (travel pass, lifetime cap), the
     token's own ``exp`` with the gates' small clock allowance
     (``verifier_skew_seconds``), and, for our own holders, whether the code changed
-    after ``iat`` and before ``scanned_at`` (the code history). A scan the gate
-    admitted is kept whatever the server says: as a check-in (flagged with the
-    server's reason in ``disagreement`` when it would have refused), or, when the
-    token names nobody the server can verify, as a flagged receipt only. A scan the
-    gate refused is only counted, by the server's reason.
+    after ``iat`` and before ``scanned_at`` (the code history). Our own tokens'
+    check-ins are stored under the holder's stored subject, read back from the
+    token's pseudonym, as online scans are. A scan the gate admitted is kept whatever
+    the server says: as a check-in (flagged with the server's reason in
+    ``disagreement`` when it would have refused), or, when the token names nobody the
+    server can verify, as a flagged receipt only. A scan the gate refused is only
+    counted, by the server's reason.
 
     ``scanned_at`` may reach back no further than the device's last bundle download
     minus ``bundle_validity`` (nor past the check-in retention); older scans are
@@ -239,7 +273,7 @@ def upload_offline(
         decision = verify(row["token"], keys, policy, row["scanned_at"], None,
                           clock_skew_seconds=verifier_skew_seconds)
         fresh.append((row, decision))
-    fresh = _changed_before_scan(fresh, local_issuer)
+    fresh = _changed_before_scan(_our_holders(fresh, local_issuer, pseudonyms), local_issuer)
     checkins, refusals, receipts = [], Counter(), []
     for row, decision in fresh:
         at = row["scanned_at"]
@@ -286,6 +320,20 @@ def _earliest_scan(device_id: int, now: datetime, bundle_validity: timedelta,
     return floor, f"this device's last bundle download minus the bundle's validity of {hours}"
 
 
+def _our_holders(fresh: list[tuple[dict, ScanDecision]], local_issuer: str,
+                 pseudonyms: TokenPseudonyms) -> list[tuple[dict, ScanDecision]]:
+    """Our own tokens' decisions with the holder's stored subject in place of the
+    token's pseudonym (``malformed`` when it reads back to nobody)."""
+    out = []
+    for row, decision in fresh:
+        if decision.issuer == local_issuer and decision.subject is not None:
+            holder = _holder(pseudonyms, decision)
+            decision = (replace(decision, subject=holder) if holder is not None
+                        else replace(decision.refused(MALFORMED), subject=None))
+        out.append((row, decision))
+    return out
+
+
 def _changed_before_scan(
     fresh: list[tuple[dict, ScanDecision]], local_issuer: str | None,
 ) -> list[tuple[dict, ScanDecision]]:
@@ -318,27 +366,34 @@ def record_bundle_download(device_id: int, at: datetime, validity: timedelta) ->
 
 
 def build_bundle(
-    *, keys_by_issuer: Mapping[str, Mapping[str, Any]], policy: Policy, redis, cursor: int | None,
-    now: datetime, local_issuer: str, token_lifetime: int, clock_skew_seconds: int,
-    restricted: Mapping[str, Any] | None = None,
+    *, keys_by_issuer: Mapping[str, Mapping[str, Any]], policy: Policy, region: str, redis,
+    cursor: int | None, now: datetime, local_issuer: str, token_lifetime: int,
+    clock_skew_seconds: int, ctx: ScanContext | None = None,
 ) -> dict[str, Any]:
     """Keys, status deltas since ``cursor`` and the policy, for a gate working offline.
 
-    A change older than a token's lifetime cannot affect any token still valid,
-    so deltas never reach further back than that: the bundle stays small.
+    The status names tokens, never holders (``token_status``): those of our tokens,
+    held by people of the checkpoint's ``region``, that a code change made void, and
+    at a travel gate the passes for its category barred by a restriction. A change
+    older than a token's lifetime cannot affect any token still valid, so deltas
+    never reach further back than that: the bundle stays small.
     """
-    floor = _ms(now) - (token_lifetime + clock_skew_seconds) * 1000
-    start = max(cursor or 0, floor)
-    entries = redis.zrangebyscore(CHANGES_KEY, start, "+inf", withscores=True)
-    changes = [{"iss": local_issuer, "sub": member, "changed_ms": int(score)}
-               for member, score in entries]
-    next_cursor = max([start] + [c["changed_ms"] for c in changes])
+    if ctx is not None and (ctx.status_stale or not redis.exists(STATUS_READY_KEY)):
+        ctx.status_stale = True  # Redis lost its data or missed changes: refill it first
+        _republish(ctx, now)
+    status = bundle_status(
+        redis, issuer=local_issuer, region=region,
+        category=policy.category if policy.category in RESTRICTABLE else None,
+        cursor=cursor, now_ms=_ms(now), window_ms=(token_lifetime + clock_skew_seconds) * 1000)
+    body: dict[str, Any] = {"changes": status.changes, "revoked": [],
+                            "restricted": status.restricted}
+    if status.void_before:
+        body["void_before"] = status.void_before
     return {
         "issued_at": now.isoformat(),
         "keys": dict(keys_by_issuer),
-        "status": {"changes": changes, "revoked": [], "restricted": restricted},
-        "status_cursor": str(next_cursor),
+        "status": body,
+        "status_cursor": str(status.cursor),
         "policy": policy.to_dict(),
         "clock_skew_seconds": clock_skew_seconds,
     }
-

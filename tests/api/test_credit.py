@@ -157,13 +157,16 @@ def test_offline_rail_gate_refuses_the_restricted_and_learns_nothing_else(
 
     restricted, id_number, _ = citizen(name="Restricted Person")
     free, _, _ = citizen()
-    early_pass = _token(client, restricted, "rail").json["token"]  # before the restriction
+    # Passes go only to holders not restricted; one issued before the restriction is
+    # barred at offline gates by the bundle.
+    held = _token(client, restricted, "rail").json["token"]
     _place(client, authority, restriction(id_number))
+    assert _token(client, restricted, "rail").status_code == 403
     rail = _gate(client, official, "rail")
     bundle = client.get("/api/v1/checkpoints/bundle", headers=rail).json
     verifier = OfflineVerifier.from_bundle(bundle)
     now = datetime.now(UTC)
-    assert verifier.verify(early_pass, now).reason == "restricted"
+    assert verifier.verify(held, now).reason == "restricted"
     assert verifier.verify(_token(client, free, "rail").json["token"], now).reason == "ok"
     text = json.dumps(bundle, ensure_ascii=False)
     for secret in (id_number, id_number[-6:], "Restricted", "Hu 01 Zhi", "court", "debt"):

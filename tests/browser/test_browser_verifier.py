@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from backend.keys import public_jwk
 from checkpoints.bundle import OfflineVerifier
-from checkpoints.verifier import restriction_tag
 
 ISSUER = "hc-test"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -71,8 +70,8 @@ def token(claims: dict | None = None, header: dict | None = None, key=KEY,
 
 
 def bundle(admits=("green",), category="venue", required_scope=None, issuers=None,
-           changes=(), revoked=(), restricted_subjects=(), max_lifetime_seconds=1200) -> dict:
-    salt = "salt-123"
+           changes=(), revoked=(), restricted_subjects=(), void_before=None,
+           max_lifetime_seconds=1200) -> dict:
     return {
         "issued_at": NOW.isoformat(),
         "keys": {ISSUER: {"keys": [public_jwk(KEY.public_key(), KID),
@@ -80,9 +79,10 @@ def bundle(admits=("green",), category="venue", required_scope=None, issuers=Non
         "status": {
             "changes": [{"iss": ISSUER, "sub": s, "changed_ms": ms} for s, ms in changes],
             "revoked": [{"iss": ISSUER, "jti": j} for j in revoked],
-            "restricted": {"category": category, "salt": salt, "tags": [
-                restriction_tag(salt, ISSUER, s) for s in restricted_subjects]}
+            "restricted": {"category": category, "tokens": [
+                {"iss": ISSUER, "sub": s} for s in restricted_subjects]}
             if restricted_subjects else None,
+            **({"void_before": void_before} if void_before is not None else {}),
         },
         "status_cursor": "0",
         "policy": {"admits": list(admits), "category": category, "issuers": issuers,
@@ -136,6 +136,14 @@ def cases() -> dict[str, tuple[dict, str]]:
         "code changed after issue": (bundle(changes=[("subject-1", iat_ms + 1)]), good),
         "code changed before issue": (bundle(changes=[("subject-1", iat_ms - 1)]), good),
         "revoked": (bundle(revoked=["jti-1"]), good),
+        "issued before the issuer's status was complete": (
+            bundle(void_before={ISSUER: iat_ms + 1}), good),
+        "issued after the issuer's status was complete": (
+            bundle(void_before={ISSUER: iat_ms}), good),
+        "another issuer's status incomplete": (bundle(void_before={"hc-other": iat_ms + 1}),
+                                               good),
+        "listed and void before": (
+            bundle(changes=[("subject-1", iat_ms - 5)], void_before={ISSUER: iat_ms - 1}), good),
         "restricted at a rail gate": (bundle(category="rail", restricted_subjects=["subject-1"]),
                                       token(scp="rail")),
         "someone else restricted": (bundle(category="rail", restricted_subjects=["other"]),

@@ -152,7 +152,6 @@ def test_every_finding_but_7_is_replayed_and_holds(replayed):
     assert replayed.of(12)[-1][2] == "owner only (0600 files, 0700 folders)"
 
 
-@pytest.mark.xfail(strict=True, reason="finding 7 lands with the per-token pseudonym branch")
 def test_finding_7_two_tokens_of_one_holder_carry_different_subs(replayed):
     assert replayed.verdicts(7) == ["HELD"], replayed.of(7)
 

@@ -595,7 +595,8 @@ def test_pass_required_comes_after_expiry_and_before_status_restriction_and_colo
     late = NOW + timedelta(seconds=LIFETIME + 60)
     assert check(GOOD.token, policy=rail, now=late).reason == EXPIRED
     changed = StaticStatus({(ISSUER, SUBJECT): IAT_MS + 1},
-                           restricted_tags=frozenset({"x"}), restricted_category="rail")
+                           restricted_subjects=frozenset({(ISSUER, SUBJECT)}),
+                           restricted_category="rail")
     assert check(GOOD.token, policy=rail, status=changed).reason == PASS_REQUIRED
     assert check(RED.token, policy=rail).reason == PASS_REQUIRED
     assert check(issue("red", scope="rail").token, policy=rail).reason == COLOR_NOT_ADMITTED

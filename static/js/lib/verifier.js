@@ -5,7 +5,7 @@
 // As there: high-S signatures are `bad_signature`, a lifetime (exp - iat) above the
 // policy's cap is `expired`, and a travel gate (air, rail, hotel) admits only a pass
 // whose scp is its category (`pass_required`), for every issuer.
-import { b64urlToBytes, bytesToB64url, jsonPart } from './jwt.js';
+import { b64urlToBytes, jsonPart } from './jwt.js';
 
 export const RESTRICTABLE = new Set(['air', 'rail', 'hotel']);
 const COLORS = new Set(['green', 'yellow', 'red']);
@@ -44,11 +44,23 @@ function bigFromBytes(bytes) {
   return n;
 }
 
-/** salted hash of a subject, as checkpoints.verifier.restriction_tag. */
-export async function restrictionTag(salt, issuer, subject) {
-  const data = new TextEncoder().encode(`${salt}|${issuer}|${subject}`);
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
-  return bytesToB64url(digest.slice(0, 12));
+/**
+ * Code changes by issuer + SEP + a token's `sub`, as checkpoints.verifier.StaticStatus
+ * `changed_ms`: every `sub` is a token's own, and `void_before` makes an issuer's
+ * tokens issued before that time count as changed (its status store had lost data).
+ */
+class Changes {
+  constructor(listed, voidBefore) {
+    this.listed = listed;
+    this.voidBefore = voidBefore;
+  }
+
+  get(key) {
+    const listed = this.listed.get(key);
+    const floor = this.voidBefore.get(key.slice(0, key.indexOf(SEP)));
+    if (floor === undefined) return listed;
+    return listed === undefined ? floor : Math.max(listed, floor);
+  }
 }
 
 function policyFrom(data) {
@@ -111,29 +123,32 @@ export class OfflineVerifier {
         }
       }
     }
-    const changes = new Map();
-    for (const c of status.changes || []) changes.set(c.iss + SEP + c.sub, Number(c.changed_ms));
+    const listed = new Map();
+    for (const c of status.changes || []) listed.set(c.iss + SEP + c.sub, Number(c.changed_ms));
+    const voidBefore = new Map();
+    if (status.void_before && typeof status.void_before === 'object') {
+      for (const [iss, ms] of Object.entries(status.void_before)) voidBefore.set(iss, Number(ms));
+    }
     const revoked = new Set((status.revoked || []).map((r) => r.iss + SEP + r.jti));
     const restricted = status.restricted || {};
     return new OfflineVerifier({
       keys,
       issuers,
       policy: policyFrom(bundle.policy),
-      changes,
+      changes: new Changes(listed, voidBefore),
       revoked,
       restricted: {
         category: restricted.category ?? null,
-        salt: restricted.salt ?? '',
-        tags: new Set(restricted.tags || []),
+        tokens: new Set((restricted.tokens || []).map((r) => r.iss + SEP + r.sub)),
       },
       clockSkew: Number.isFinite(bundle.clock_skew_seconds) ? bundle.clock_skew_seconds : 5,
     });
   }
 
+  /** Is this pass (`subject`: the token's own `sub`) barred for the gate's category? */
   async isRestricted(issuer, subject, category) {
     const r = this.restricted;
-    if (category !== r.category || r.tags.size === 0) return false;
-    return r.tags.has(await restrictionTag(r.salt, issuer, subject));
+    return category === r.category && r.tokens.has(issuer + SEP + subject);
   }
 
   async signatureValid(key, parts) {

@@ -26,7 +26,9 @@ export function mergeBundle(kept, fresh, now = Date.now()) {
     status: {
       changes: [...changes.values()].filter((c) => c.changed_ms >= now - KEEP_CHANGES_MS),
       revoked: [...revoked.values()],
+      // Both name only what matters now: the newest download says it whole.
       restricted: (fresh.status && fresh.status.restricted) || null,
+      void_before: (fresh.status && fresh.status.void_before) || {},
     },
     received_at: new Date(now).toISOString(),
   };
