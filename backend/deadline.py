@@ -43,7 +43,8 @@ class Deadline:
 
     @property
     def expired(self) -> bool:
-        return self._expired
+        """The time is up (the watched connections are shut, or about to be)."""
+        return self._expired or time.monotonic() >= self._ends
 
     def remaining(self) -> float:
         """Seconds left (a small positive floor: a zero socket timeout means non-blocking)."""

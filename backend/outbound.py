@@ -5,7 +5,7 @@ link-local, shared, reserved, multicast or unspecified (also inside an
 IPv4-mapped, 6to4 or NAT64 IPv6 address) nothing is sent. Otherwise the
 connection goes to that checked address itself, so a second DNS answer cannot
 swap it (rebinding). Redirects are not followed. One deadline covers the whole
-request, DNS to last byte: a watchdog shuts the socket when it passes, however
+request, DNS to last byte: a ``Deadline`` shuts the socket when it passes, however
 slowly the server trickles. Bodies are bounded.
 
 Every failure is an ``OutboundError`` whose ``kind`` is one of a few words:
@@ -15,17 +15,17 @@ a closed port from an open one.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import urlsplit
+
+from .deadline import Deadline
 
 NOT_HTTPS = "not_https"
 BAD_URL = "bad_url"
@@ -106,30 +106,28 @@ def check_url(url: str, policy: OutboundPolicy) -> tuple[str, str, int, str]:
 def get(url: str, policy: OutboundPolicy, headers: Mapping[str, str] | None = None) -> Response:
     """GET ``url`` under ``policy``; any status but a redirect is returned to the caller."""
     scheme, host, port, path = check_url(url, policy)
-    deadline = _Deadline(policy.timeout)
-    try:
-        family, sockaddr = _resolve(host, port, policy, deadline)
-        cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-        conn = cls(host, port, family, sockaddr, deadline)
+    with Deadline(policy.timeout) as deadline:
         try:
-            conn.request("GET", path, headers={"Connection": "close", **(headers or {})})
-            answer = conn.getresponse()
-            if 300 <= answer.status < 400 and answer.status != 304:
-                raise OutboundError(REDIRECTED)
-            length = answer.getheader("Content-Length")
-            if length and length.strip().isdigit() and int(length) > policy.max_bytes:
-                raise OutboundError(TOO_LARGE)
-            body = answer.read(policy.max_bytes + 1)
-        finally:
-            conn.close()
-    except OutboundError:
-        raise
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        # ssl.SSLError and socket timeouts are OSErrors too.
-        raise OutboundError(TIMED_OUT if deadline.expired() else UNREACHABLE) from exc
-    finally:
-        deadline.close()
-    if deadline.expired():  # the watchdog's shutdown looks like an end of body
+            family, sockaddr = _resolve(host, port, policy, deadline)
+            cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+            conn = cls(host, port, family, sockaddr, deadline)
+            try:
+                conn.request("GET", path, headers={"Connection": "close", **(headers or {})})
+                answer = conn.getresponse()
+                if 300 <= answer.status < 400 and answer.status != 304:
+                    raise OutboundError(REDIRECTED)
+                length = answer.getheader("Content-Length")
+                if length and length.strip().isdigit() and int(length) > policy.max_bytes:
+                    raise OutboundError(TOO_LARGE)
+                body = answer.read(policy.max_bytes + 1)
+            finally:
+                conn.close()
+        except OutboundError:
+            raise
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            # ssl.SSLError and socket timeouts are OSErrors too.
+            raise OutboundError(TIMED_OUT if deadline.expired else UNREACHABLE) from exc
+    if deadline.expired:  # the deadline's shutdown looks like an end of body
         raise OutboundError(TIMED_OUT)
     if len(body) > policy.max_bytes:
         raise OutboundError(TOO_LARGE)
@@ -137,7 +135,7 @@ def get(url: str, policy: OutboundPolicy, headers: Mapping[str, str] | None = No
 
 
 def _resolve(host: str, port: int, policy: OutboundPolicy,
-             deadline: _Deadline) -> tuple[int, tuple]:
+             deadline: Deadline) -> tuple[int, tuple]:
     """One lookup (within the deadline); refused when any answer is refused."""
     found: list = []
 
@@ -168,54 +166,11 @@ def _resolve(host: str, port: int, policy: OutboundPolicy,
     return answers[0]
 
 
-class _Deadline:
-    """Shuts every socket it tracks when the time is up (a blocked read then returns)."""
-
-    def __init__(self, seconds: float) -> None:
-        self._end = time.monotonic() + seconds
-        self._lock = threading.Lock()
-        self._watched: list[socket.socket] = []
-        self._fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def remaining(self) -> float:
-        return max(0.0, self._end - time.monotonic())
-
-    def expired(self) -> bool:
-        return self._fired or time.monotonic() >= self._end
-
-    def watch(self, sock: socket.socket) -> None:
-        # A duplicate descriptor of the same connection: shutting it down wakes a
-        # read blocked on the original, even once TLS has wrapped that one.
-        with self._lock:
-            self._watched.append(sock.dup())
-            fired = self._fired
-        if fired:
-            self._fire()
-
-    def _fire(self) -> None:
-        with self._lock:
-            self._fired = True
-            watched = list(self._watched)
-        for sock in watched:
-            with contextlib.suppress(OSError):  # not connected yet, or closed already
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self._timer.cancel()
-        with self._lock:
-            watched, self._watched = self._watched, []
-        for sock in watched:
-            sock.close()
-
-
 class _PinnedHTTP(http.client.HTTPConnection):
     """Connects to the address that was checked, never to a fresh lookup of ``host``."""
 
     def __init__(self, host: str, port: int, family: int, sockaddr: tuple,
-                 deadline: _Deadline) -> None:
+                 deadline: Deadline) -> None:
         super().__init__(host, port, timeout=max(deadline.remaining(), 0.001))
         self._family, self._sockaddr, self._deadline = family, sockaddr, deadline
 
