@@ -17,14 +17,13 @@ from ..credit.models import AUTHORITY_LEVELS, LEGAL_KINDS, RESTRICTABLE, CreditA
 from ..credit.service import lift_restriction, place_restriction
 from ..exceptions import ValidationFailed
 from ..extensions import db
-from ..identity import id_number_problem
 from ..models import CATEGORIES, Role
 from ..services import context
 from ..services.audit import query_entries, record_credit
 from .auditing import current_actor
 from .base import Blueprint
 from .common import now
-from .schemas import _time
+from .schemas import IdNumber, _time
 from .schemas_officials import AuditPageSchema, AuditQuerySchema
 
 blp = Blueprint("credit", __name__, url_prefix="/api/v1/credit", description="Credit records")
@@ -39,7 +38,7 @@ class LegalBasisSchema(Schema):
 
 
 class RestrictionSchema(Schema):
-    id_number = fields.String(required=True, validate=validate.Length(max=32))
+    id_number = IdNumber(required=True)
     categories = fields.List(fields.String(), required=True,
                              validate=validate.Length(min=1, max=len(RESTRICTABLE)))
     legal_basis = fields.Nested(LegalBasisSchema, required=True)
@@ -47,11 +46,6 @@ class RestrictionSchema(Schema):
     effective_from = _time(required=True)
     expires_at = _time(load_default=None)
     remedy = fields.String(load_default=None, validate=validate.Length(min=5, max=1000))
-
-    @validates("id_number")
-    def _id_number(self, value: str, **_: Any) -> None:
-        if problem := id_number_problem(value):
-            raise ValidationError(problem)
 
     @validates("categories")
     def _categories(self, value: list[str], **_: Any) -> None:

@@ -31,6 +31,18 @@ class FullMatch(validate.Regexp):
 
 def is_code(value: str) -> bool:
     return CODE_RE.fullmatch(value) is not None
+
+
+class IdNumber(fields.String):
+    """A resident ID number: 18 characters with a real date of birth and check digit."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Length(max=32), **kwargs)
+
+    def _validate(self, value: str) -> None:
+        super()._validate(value)  # the length first: a long value gets that one message
+        if problem := id_number_problem(value):
+            raise ValidationError(problem)
 RECORD_KINDS = (
     "confirmed_case", "close_contact", "secondary_contact",
     "test_result", "quarantine_order", "vaccination", "identity",
@@ -72,16 +84,10 @@ def _time(**kwargs: Any) -> fields.AwareDateTime:
 
 class RegistrationSchema(Schema):
     name = Name(required=True, validate=validate.Length(max=60))
-    id_number = fields.String(required=True, validate=validate.Length(max=32))
+    id_number = IdNumber(required=True)
     phone = fields.String(required=True, validate=FullMatch(
         PHONE_RE, error="must be 6-15 digits, optionally after '+'"))
     region = fields.String(required=True, validate=code_field)
-
-    @validates("id_number")
-    def _id_number(self, value: str, **_: Any) -> None:
-        problem = id_number_problem(value)
-        if problem:
-            raise ValidationError(problem)
 
 
 class RegistrationResultSchema(Schema):
@@ -120,14 +126,8 @@ class VerificationResultSchema(Schema):
 class CounterVerificationSchema(Schema):
     citizen_id = fields.Integer(required=True, strict=True, metadata={
         "description": "the registration number the person shows"})
-    id_number = fields.String(required=True, validate=validate.Length(max=32), metadata={
+    id_number = IdNumber(required=True, metadata={
         "description": "read off the ID card the registrar has checked"})
-
-    @validates("id_number")
-    def _id_number(self, value: str, **_: Any) -> None:
-        problem = id_number_problem(value)
-        if problem:
-            raise ValidationError(problem)
 
 
 class CounterCodeSchema(Schema):
@@ -243,19 +243,13 @@ DETAIL_SCHEMAS: dict[str, Schema] = {
 
 class GovRecordSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(RECORD_KINDS))
-    id_number = fields.String(required=True, validate=validate.Length(max=32))
+    id_number = IdNumber(required=True)
     occurred_at = _time(required=True)
     source = fields.String(required=True, validate=FullMatch(
         SOURCE_RE, error="must be 1-64 letters, digits or . _ : -"))
     ref = fields.String(required=True, validate=FullMatch(
         REF_RE, error="must be 1-128 printable characters without spaces"))
     detail = fields.Dict(load_default=None, allow_none=True)
-
-    @validates("id_number")
-    def _id_number(self, value: str, **_: Any) -> None:
-        problem = id_number_problem(value)
-        if problem:
-            raise ValidationError(problem)
 
     @validates_schema(skip_on_field_errors=True)
     def _detail(self, data: dict, **_: Any) -> None:
