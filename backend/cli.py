@@ -142,13 +142,16 @@ def drain_checkins(once: bool, linger_ms: int) -> None:
 @click.command("purge-expired")
 @with_appcontext
 def purge_expired() -> None:
-    """Delete check-ins, questionnaires and code history past retention; print the counts."""
+    """Delete check-ins, questionnaires, code history and registrations nobody verified,
+    past retention; print the counts."""
     from .services.checkins import purge_expired as purge
+    from .services.verification import purge_unbound_registrations
 
-    cfg = current_app.config
-    counts = purge(datetime.now(UTC), checkin_days=cfg["CHECKIN_RETENTION_DAYS"],
+    cfg, at = current_app.config, datetime.now(UTC)
+    counts = purge(at, checkin_days=cfg["CHECKIN_RETENTION_DAYS"],
                    questionnaire_days=cfg["QUESTIONNAIRE_RETENTION_DAYS"],
                    history_days=cfg["CODE_HISTORY_RETENTION_DAYS"])
+    counts |= purge_unbound_registrations(at, days=cfg["REGISTRATION_RETENTION_DAYS"])
     click.echo(" ".join(f"{name}={n}" for name, n in counts.items()))
 
 

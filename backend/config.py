@@ -49,13 +49,6 @@ class ConfigError(RuntimeError):
     """A setting that would make the service unsafe or broken: the app refuses to start."""
 
 
-def _env_flag(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return raw.strip().lower() not in ("0", "false", "no", "off")
-
-
 class Config:
     """Settings for a deployment; every value can come from the environment."""
 
@@ -146,6 +139,8 @@ class Config:
         self.CHECKIN_RETENTION_DAYS = _env_int("CHECKIN_RETENTION_DAYS", 28)
         self.QUESTIONNAIRE_RETENTION_DAYS = _env_int("QUESTIONNAIRE_RETENTION_DAYS", 28)
         self.CODE_HISTORY_RETENTION_DAYS = _env_int("CODE_HISTORY_RETENTION_DAYS", 28)
+        # Registrations nobody verified (and frozen ones): their name and phone go then.
+        self.REGISTRATION_RETENTION_DAYS = _env_int("REGISTRATION_RETENTION_DAYS", 28)
         self.APPEAL_DEADLINE_DAYS = _env_int("APPEAL_DEADLINE_DAYS", 3)
         # Open appeals one holder may have at once (one per record or restriction).
         self.APPEAL_MAX_OPEN = _env_int("APPEAL_MAX_OPEN", 3)

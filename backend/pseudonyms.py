@@ -50,7 +50,9 @@ class TokenPseudonyms:
                                                   strict=True)))
 
     def subject_of(self, pseudonym: object, *, jti: object, issued_ms: int) -> str | None:
-        """The stored subject behind a token's ``sub``; None if it is not one we make."""
+        """The stored subject behind a token's ``sub``; None when it is not 12 base64url
+        characters. Any well-formed ``sub`` reads back to *some* subject: only the
+        token's signature says it is one we made, so call this after verifying."""
         if not isinstance(pseudonym, str) or not isinstance(jti, str):
             return None
         raw = _decode(pseudonym)

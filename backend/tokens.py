@@ -10,10 +10,9 @@ from datetime import datetime, timedelta
 
 import jwt
 
-from .keys import SigningKey
+from checkpoints.verifier import _P256_HALF_N, _P256_N
 
-# Order of the P-256 group (SEC 2).
-_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+from .keys import SigningKey
 
 
 class _CompactJSON(json.JSONEncoder):
@@ -102,7 +101,7 @@ def low_s(token: str) -> str:
     head, body, signature = token.split(".")
     raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
     s = int.from_bytes(raw[32:], "big")
-    if s <= _P256_N // 2:
+    if s <= _P256_HALF_N:
         return token
     twin = raw[:32] + (_P256_N - s).to_bytes(32, "big")
     return f"{head}.{body}.{base64.urlsafe_b64encode(twin).rstrip(b'=').decode()}"

@@ -25,7 +25,7 @@ same way: its pass is admitted only with the matching ``scp``, and then counts a
 restriction-checked by its own issuer, which issues a pass only to holders its
 credit records do not restrict (the lifetime cap bounds how stale that check can
 be); this deployment's restriction list knows only its own holders, and for them the
-online scan and the bundle's restriction tags check again.
+online scan and, offline, the bundle's list of barred passes check again.
 """
 
 from __future__ import annotations

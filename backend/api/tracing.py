@@ -14,13 +14,14 @@ from ..services.tracing import find_case, find_leads, import_leads
 from .auditing import current_actor
 from .base import Blueprint
 from .common import now, ruleset_cache
+from .schemas import IdNumber
 
 blp = Blueprint("tracing", __name__, url_prefix="/api/v1/tracing", description="Tracing")
 
 
 class CaseSchema(Schema):
     subject = fields.String(validate=validate.Length(min=1, max=32))
-    id_number = fields.String(validate=validate.Length(min=1, max=32))
+    id_number = IdNumber()
 
 
 class TracingRequestSchema(Schema):

@@ -25,6 +25,7 @@ from sqlalchemy import false, func, select, text, update
 from ..credit.models import CreditAuditEntry
 from ..exceptions import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
+from ..models.accounts import Role
 from ..models.appeals import DataAccess
 from ..models.audit import GENESIS, AuditEntry
 
@@ -211,9 +212,6 @@ def _entries(batch: int, model: AuditModel) -> Iterator[Any]:
         db.session.expunge_all()
 
 
-CREDIT_ROLE = "credit_authority"
-
-
 def query_entries(
     *,
     region: str | None,
@@ -232,7 +230,7 @@ def query_entries(
     """
     query = select(model)
     if model is AuditEntry:
-        query = query.where(model.role != CREDIT_ROLE)
+        query = query.where(model.role != Role.CREDIT_AUTHORITY.value)
     if region is not None:
         query = query.where(model.region == region)
     if action:

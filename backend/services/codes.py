@@ -49,7 +49,7 @@ class CodeChange:
     version: int
     color: str
     changed_at: datetime
-    region: str = ""
+    region: str  # offline gates of this region are told of the holder's void tokens
 
 
 def recompute_codes(

@@ -132,7 +132,7 @@ def scan_online(
     subject = decision.subject
     if decision.admitted and local:
         subject = _holder(ctx.pseudonyms, decision)
-        if subject is None:  # signed by us, yet not a sub we make: refuse, never guess
+        if subject is None:  # signed by us, yet no well-formed sub: refuse, never guess
             decision = decision.refused(MALFORMED)
     if decision.admitted and restricted is not None and restricted(decision.issuer, subject):
         decision = decision.refused(RESTRICTED)

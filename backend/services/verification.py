@@ -26,11 +26,11 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..auth import issue_credential
@@ -42,7 +42,16 @@ from ..identity import (
     new_subject,
     normalize_id_number,
 )
-from ..models import Citizen, Credential, Enrolment, GovRecord, Role, VerificationCode
+from ..models import (
+    Citizen,
+    CodeHistory,
+    CodeState,
+    Credential,
+    Enrolment,
+    GovRecord,
+    Role,
+    VerificationCode,
+)
 from ..notifier import Message, Notifier
 from .audit import Actor, record
 from .codes import CodeChange, recompute_codes
@@ -194,6 +203,7 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
     person = _person(enrolment.id_hash, lock=True)
     recovered = False
     old_phone = person.phone if person is not None else None
+    old_region = person.region if person is not None else enrolment.region
     if person is None:
         person = Citizen(subject=new_subject(), id_hash=enrolment.id_hash,
                          id_tail=enrolment.id_tail, name=enrolment.name,
@@ -225,12 +235,8 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
         update(Credential).where(Credential.id == credential_id).values(citizen_id=person.id))
     # Records may have arrived long before the person verified.
     results, changes = recompute_codes([person], now, ruleset_cache)
-    if recovered and not changes:
-        # A recovery counts as a change of the code: tokens the old phone made (a stolen
-        # one, say) are refused from now on, online and by the bundles' status changes.
-        state = results[person.id][0]
-        state.changed_at = now
-        changes = [CodeChange(person.subject, state.version, state.color, now)]
+    if recovered:
+        changes = _void_old_tokens(person, results[person.id][0], changes, old_region, now)
     db.session.commit()
     if recovered and old_phone:
         notifier.post(Message(
@@ -239,6 +245,24 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
                  "the old one no longer works.",
         ))
     return Bound(person, recovered, changes)
+
+
+def _void_old_tokens(person: Citizen, state: CodeState, changes: list[CodeChange],
+                     old_region: str, now: datetime) -> list[CodeChange]:
+    """A recovery is a new version of the code even when its color stays: the tokens the
+    old phone made (a stolen one, say) are refused from now on, online, by the bundles of
+    the old region's gates as well as the new one's, and in offline uploads re-checked
+    against the code history."""
+    if not changes:
+        state.version += 1
+        state.changed_at = now
+        db.session.add(CodeHistory(citizen_id=person.id, version=state.version,
+                                   color=state.color, reasons=state.reasons,
+                                   ruleset_version=state.ruleset_version, changed_at=now))
+        changes = [CodeChange(person.subject, state.version, state.color, now, person.region)]
+    if old_region != person.region:
+        changes = [*changes, replace(changes[0], region=old_region)]
+    return changes
 
 
 def _new_code(enrolment: Enrolment, method: str, keys: IdentityKeys, now: datetime,
@@ -279,3 +303,26 @@ def _person(id_hash: str, *, lock: bool = False) -> Citizen | None:
     if lock:
         query = query.with_for_update()
     return db.session.execute(query).scalar_one_or_none()
+
+
+def purge_unbound_registrations(now: datetime, *, days: int) -> dict[str, int]:
+    """Delete registrations that never became anyone's account (unverified, frozen ones
+    included, made more than ``days`` ago) with their credentials and codes, and every
+    code long dead.
+
+    A squatter's registration keeps the name and phone it gave; it is kept no longer
+    than check-ins are, and no request reads an ever-growing list of them.
+    """
+    cutoff = now - timedelta(days=days)
+    unbound = select(Enrolment.id).where(Enrolment.verified_at.is_(None),
+                                         Enrolment.created_at < cutoff)
+    counts = {"verification_codes": db.session.execute(delete(VerificationCode).where(or_(
+        VerificationCode.enrolment_id.in_(unbound),
+        VerificationCode.expires_at < now - timedelta(days=1)))).rowcount}
+    counts["registration_credentials"] = db.session.execute(
+        delete(Credential).where(Credential.enrolment_id.in_(unbound),
+                                 Credential.citizen_id.is_(None))).rowcount
+    counts["registrations"] = db.session.execute(
+        delete(Enrolment).where(Enrolment.id.in_(unbound))).rowcount
+    db.session.commit()
+    return counts

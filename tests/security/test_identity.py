@@ -283,3 +283,22 @@ def test_only_the_population_registry_sends_identity_records(client, provider, r
     unknown = runner.invoke(args=["create-user", "--role", "data_provider",
                                   "--record-kinds", "passport"])
     assert unknown.exit_code != 0
+
+
+def test_registrations_nobody_verified_are_purged_with_their_secrets(
+        app, client, citizen, runner):
+    """A squatter's registration (name, phone) is not kept for ever; the owner's is."""
+    owner, id_number, _ = citizen()
+    squatter, _, _ = register_unverified(client, id_number=id_number, name="Squatter",
+                                         phone=new_phone())
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("UPDATE enrolments SET created_at = :t"),
+                     {"t": datetime.now(UTC) - timedelta(days=29)})
+    purged = runner.invoke(args=["purge-expired"])
+    assert purged.exit_code == 0, purged.output
+    assert "registrations=1" in purged.output and "registration_credentials=1" in purged.output
+    assert client.get("/api/v1/me/code", headers=squatter).status_code == 401
+    assert client.get("/api/v1/me/code", headers=owner).status_code == 200
+    with app.app_context():
+        names = db.session.execute(text("SELECT name FROM enrolments")).scalars().all()
+    assert names == ["张三"]

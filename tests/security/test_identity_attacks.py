@@ -32,6 +32,7 @@ from backend.config import TestConfig
 from backend.extensions import db
 from backend.models import Role
 from backend.notifier import read_outbox
+from checkpoints.bundle import OfflineVerifier
 
 CONFIRM = "/api/v1/me/verification/confirm"
 
@@ -271,6 +272,15 @@ def test_hole_the_old_phones_live_token_is_refused_once_the_owner_recovers(
     assert client.post(CONFIRM, headers=new, json={"code": handed}).json["recovered"] is True
     scanned = client.post("/api/v1/scans", headers=gate, json={"token": stolen}).json
     assert (scanned["decision"], scanned["reason"]) == ("refuse", "code_changed")
+    # Offline too: the gate's bundle lists the stolen token as void, and an upload of it
+    # scanned after the recovery is flagged.
+    bundle = client.get("/api/v1/checkpoints/bundle", headers=gate).json
+    offline = OfflineVerifier.from_bundle(bundle).verify(stolen, datetime.now(UTC))
+    assert offline.reason == "code_changed"
+    uploaded = client.post("/api/v1/scans/batch", headers=gate, json={"scans": [{
+        "scan_id": f"offline-{secrets.token_hex(6)}", "token": stolen, "decision": "admit",
+        "scanned_at": datetime.now(UTC).isoformat()}]}).json
+    assert uploaded["disagreements"] == 1, uploaded
     fresh = client.post("/api/v1/me/tokens", headers=new, json={}).json["token"]
     assert client.post("/api/v1/scans", headers=gate,
                        json={"token": fresh}).json["decision"] == "admit"
