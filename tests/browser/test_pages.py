@@ -77,6 +77,7 @@ def test_citizen_registers_reports_shows_green_qr_then_turns_red(browser, live_s
     b.click("#register-form button[type=submit]")
     # Identity before data: nothing is shown until the phone on record gets a code.
     b.visible("#verify")
+    b.screenshot("citizen-verify-360")
     assert b.find("#app").is_displayed() is False
     assert b.find("#verify-number").text.isdigit()
     b.fill("#verify-code", "12")
