@@ -11,7 +11,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from .api.schemas import RECORD_KINDS, is_code
+from .api.schemas.common import is_code
+from .api.schemas.gov import RECORD_KINDS
 from .auth import issue_credential
 from .exceptions import ValidationFailed
 from .extensions import db

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
-from checkpoints.verifier import _P256_HALF_N, _P256_N
+from checkpoints.verifier import P256_HALF_N, P256_N
 
 from .keys import SigningKey
 
@@ -101,7 +101,7 @@ def low_s(token: str) -> str:
     head, body, signature = token.split(".")
     raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
     s = int.from_bytes(raw[32:], "big")
-    if s <= _P256_HALF_N:
+    if s <= P256_HALF_N:
         return token
-    twin = raw[:32] + (_P256_N - s).to_bytes(32, "big")
+    twin = raw[:32] + (P256_N - s).to_bytes(32, "big")
     return f"{head}.{body}.{base64.urlsafe_b64encode(twin).rstrip(b'=').decode()}"

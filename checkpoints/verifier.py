@@ -50,8 +50,8 @@ MAX_TOKEN_BYTES = 2048
 RESTRICTABLE = frozenset({"air", "rail", "hotel"})
 COLORS = ("green", "yellow", "red")
 # Order of the P-256 group: valid signature halves lie in [1, n-1].
-_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-_P256_HALF_N = _P256_N // 2  # canonical (low-S) signatures have s <= n/2
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P256_HALF_N = P256_N // 2  # canonical (low-S) signatures have s <= n/2
 
 ADMIT, REFUSE = "admit", "refuse"
 OK = "ok"
@@ -334,7 +334,7 @@ def _signature_valid(key: ec.EllipticCurvePublicKey, parts: list[str]) -> bool:
     r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
     # An all-zero (or out-of-range) signature is refused before it reaches the library,
     # and so is the high-S twin (r, n - s) of a valid one: one token, one spelling.
-    if not (0 < r < _P256_N and 0 < s <= _P256_HALF_N):
+    if not (0 < r < P256_N and 0 < s <= P256_HALF_N):
         return False
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
     try:

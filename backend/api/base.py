@@ -1,4 +1,9 @@
-"""The Blueprint every API module uses: flask-smorest's, with a stricter JSON body parser."""
+"""The Blueprint every API module uses: flask-smorest's, with a stricter JSON body parser.
+
+``StrictJSONParser`` is the one request-body parser: every ``@blp.arguments`` body goes
+through it, and so does the scan route's fenced fast path (``backend.api.checkpoints``)
+whenever a body is not the plain ``{"token": ...}`` it reads itself.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
 from ..exceptions import DomainError, ValidationFailed
+from .schemas.common import ErrorSchema
 
 
 class UnsupportedBody(DomainError):
@@ -88,67 +94,6 @@ class Blueprint(_Blueprint):
         field); an instance is used as it is. Loading keeps no state on the schema.
         """
         return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
-
-    def json_body(self, schema: ma.Schema) -> typing.Callable:
-        """Document ``schema`` as the route's JSON body without parsing it on each call.
-
-        For the hottest route only: it calls ``load_json_body`` itself, which refuses
-        what ``@blp.arguments`` refuses, with the same answers, for a fraction of
-        webargs' per-request work.
-        """
-        return self.docs_only(self.doc(
-            requestBody={"required": True, "content": {"application/json": {"schema": schema}}},
-            responses={"422": {"$ref": "#/components/responses/UNPROCESSABLE_ENTITY"}}))
-
-    @staticmethod
-    def docs_only(decorator: typing.Callable) -> typing.Callable:
-        """A flask-smorest decorator (``doc``, ``alt_response``) for its OpenAPI entry alone.
-
-        Those decorators also wrap the view in a function that looks up the app and
-        checks for a coroutine on every call; a view that serialises its own answer
-        (the scan route) needs the documentation only, so it keeps its own function.
-        """
-
-        def apply(view: typing.Callable) -> typing.Callable:
-            view._apidoc = decorator(view)._apidoc  # type: ignore[attr-defined]
-            return view
-
-        return apply
-
-
-def load_json_body(schema: ma.Schema) -> dict[str, typing.Any]:
-    """The request's JSON body loaded by ``schema``: 415, 400 or 422 naming the field."""
-    try:
-        data = Blueprint.ARGUMENTS_PARSER._raw_load_json(flask.request)
-    except json.JSONDecodeError as exc:
-        if exc.doc == "":  # an empty body is a missing one, as webargs has it
-            return _load(schema, {})
-        raise DomainError("The request has invalid fields.", code="validation_error",
-                          fields={"json": ["Invalid JSON body."]}) from None
-    return _load(schema, {} if data is core.missing else data)
-
-
-def _load(schema: ma.Schema, data: typing.Any) -> dict[str, typing.Any]:
-    try:
-        return schema.load(data)
-    except ma.ValidationError as err:
-        raise ValidationFailed("The request has invalid fields.",
-                               fields=err.normalized_messages()) from None
-
-
-class ErrorDetailSchema(ma.Schema):
-    class Meta:
-        unknown = ma.INCLUDE  # some errors add context, e.g. a refused pass's restrictions
-
-    code = ma.fields.String(required=True, metadata={"description": "machine-readable"})
-    message = ma.fields.String(required=True)
-    fields = ma.fields.Dict(metadata={"description": "field name -> messages (nested)"})
-
-
-class ErrorSchema(ma.Schema):
-    """Every 4xx/5xx answer: ``{"error": {"code", "message", "fields", ...}}``."""
-
-    error = ma.fields.Nested(ErrorDetailSchema, required=True)
 
 
 class IdConverter(IntegerConverter):

@@ -19,16 +19,13 @@ from ..qr import qr_png, qr_svg
 from ..services import context
 from ..services.citizens import submit_questionnaire
 from ..services.codes import current_code
-from ..services.explain import explain
 from ..services.restrictions import check_pass, restriction_notices
 from ..services.tokens import issue_code_token, stored_token
 from ..services.verification import enrol
 from .base import Blueprint
-from .common import iso, language, me, now, ruleset_cache
-from .schemas import (
-    CodeSchema,
+from .common import code_body, iso, me, now, ruleset_cache
+from .schemas.citizens import (
     NoticesSchema,
-    QuestionnaireResultSchema,
     QuestionnaireSchema,
     RegistrationResultSchema,
     RegistrationSchema,
@@ -36,15 +33,9 @@ from .schemas import (
     TokenRequestSchema,
     TokenResultSchema,
 )
+from .schemas.common import CodeSchema, QuestionnaireResultSchema
 
 blp = Blueprint("citizens", __name__, url_prefix="/api/v1", description="Citizens and their codes")
-
-
-def _code_body(state, decision) -> dict:
-    lang = language()
-    body = explain(decision.to_dict(lang), lang)
-    body["version"] = state.version
-    return body
 
 
 @blp.post("/citizens")
@@ -68,15 +59,15 @@ def register(data):
 def questionnaire(data):
     """Report temperature, symptoms and travel; the answer is the recomputed code."""
     count_questionnaire()
-    cfg = context.settings()
+    cfg = current_app.config
     q, state, decision, changes = submit_questionnaire(
         me(), data, now(),
-        max_age_days=cfg.questionnaire_max_age_days,
-        clock_skew_seconds=cfg.clock_skew,
+        max_age_days=cfg["QUESTIONNAIRE_MAX_AGE_DAYS"],
+        clock_skew_seconds=cfg["CLOCK_SKEW_SECONDS"],
         ruleset_cache=ruleset_cache(),
     )
     context.publish(changes)
-    return {"questionnaire_id": q.id, "code": _code_body(state, decision)}
+    return {"questionnaire_id": q.id, "code": code_body(state, decision)}
 
 
 @blp.get("/me/code")
@@ -85,7 +76,7 @@ def questionnaire(data):
 def my_code():
     """The holder's color with every reason, the facts behind it and when it turns green."""
     state, decision = current_code(me(), now(), ruleset_cache(), context.publish)
-    return _code_body(state, decision)
+    return code_body(state, decision)
 
 
 @blp.post("/me/tokens")
@@ -101,7 +92,7 @@ def new_token(data):
     """
     count_token_issue()
     citizen = me()
-    cfg = context.settings()
+    cfg = current_app.config
     stamped = now()
 
     def read_state():
@@ -110,12 +101,12 @@ def new_token(data):
         if data.get("scope"):
             check_pass(citizen, state, data["scope"], stamped,
                        frozenset(current_app.config["TRAVEL_ADMITS"]),
-                       until=stamped + timedelta(seconds=cfg.token_lifetime))
+                       until=stamped + timedelta(seconds=cfg["TOKEN_LIFETIME_SECONDS"]))
         return state
 
     signed = issue_code_token(
         citizen, read_state, keyring=context.keyring(), pseudonyms=context.token_pseudonyms(),
-        issuer=cfg.issuer, lifetime_seconds=cfg.token_lifetime, now=stamped,
+        issuer=cfg["ISSUER_ID"], lifetime_seconds=cfg["TOKEN_LIFETIME_SECONDS"], now=stamped,
         redis=context.redis(), scope=data.get("scope"), on_degraded=context.redis_degraded,
         on_unregistered=context.tokens_unregistered,
     )

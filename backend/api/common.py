@@ -6,10 +6,14 @@ from datetime import UTC, datetime
 
 from flask import current_app, g, request
 
+from risk import Decision
+
 from ..auth import current_principal
 from ..exceptions import Forbidden
-from ..models import Citizen
+from ..models import Citizen, CodeState
+from ..services.checkpoints import PolicyCache
 from ..services.citizens import get_citizen
+from ..services.explain import explain
 
 LANGUAGES = ["en", "zh"]
 
@@ -20,6 +24,11 @@ def now() -> datetime:
 
 def ruleset_cache() -> dict:
     return current_app.extensions["ruleset_cache"]
+
+
+def policy_cache() -> PolicyCache:
+    """Each checkpoint's policy and region, as the scan and bundle routes read them."""
+    return current_app.extensions["policy_cache"]
 
 
 def language() -> str:
@@ -39,3 +48,11 @@ def me() -> Citizen:
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def code_body(state: CodeState, decision: Decision) -> dict:
+    """A holder's code as ``CodeSchema`` shows it: explained in the caller's language."""
+    lang = language()
+    body = explain(decision.to_dict(lang), lang)
+    body["version"] = state.version
+    return body

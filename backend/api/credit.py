@@ -23,8 +23,7 @@ from ..services.audit import query_entries, record_credit
 from .auditing import current_actor
 from .base import Blueprint
 from .common import now
-from .schemas import IdNumber, _time
-from .schemas_officials import AuditPageSchema, AuditQuerySchema
+from .schemas.common import AuditPageSchema, AuditQuerySchema, IdNumber, aware_time
 
 blp = Blueprint("credit", __name__, url_prefix="/api/v1/credit", description="Credit records")
 
@@ -42,9 +41,9 @@ class RestrictionSchema(Schema):
     categories = fields.List(fields.String(), required=True,
                              validate=validate.Length(min=1, max=len(RESTRICTABLE)))
     legal_basis = fields.Nested(LegalBasisSchema, required=True)
-    notified_at = _time(required=True)
-    effective_from = _time(required=True)
-    expires_at = _time(load_default=None)
+    notified_at = aware_time(required=True)
+    effective_from = aware_time(required=True)
+    expires_at = aware_time(load_default=None)
     remedy = fields.String(load_default=None, validate=validate.Length(min=5, max=1000))
 
     @validates("categories")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from ..auth import current_principal, requires
 from ..exceptions import ValidationFailed
 from ..metrics import IMPORT_BATCH, IMPORT_ROWS
@@ -11,13 +13,13 @@ from ..services.gov import import_records, set_area_risk
 from .auditing import current_actor
 from .base import Blueprint
 from .common import now, ruleset_cache
-from .schemas import (
+from .schemas.common import is_code
+from .schemas.gov import (
     AreaRiskResultSchema,
     AreaRiskSchema,
     GovRecordSchema,
     ImportRequestSchema,
     ImportResultSchema,
-    is_code,
 )
 
 blp = Blueprint("gov", __name__, url_prefix="/api/v1/gov", description="Government data")
@@ -40,7 +42,7 @@ def post_records(data):
         actor=current_actor(),
         record_kinds=current_principal().record_kinds,
         now=now(),
-        clock_skew_seconds=context.settings().clock_skew,
+        clock_skew_seconds=current_app.config["CLOCK_SKEW_SECONDS"],
         ruleset_cache=ruleset_cache(),
     )
     context.publish(result.changes)

@@ -20,9 +20,8 @@ from ..services.stats import color_distribution
 from .auditing import current_actor
 from .base import Blueprint
 from .common import now, ruleset_cache
-from .schemas_officials import (
-    AuditPageSchema,
-    AuditQuerySchema,
+from .schemas.common import AuditPageSchema, AuditQuerySchema
+from .schemas.officials import (
     ColorStatsQuerySchema,
     ColorStatsSchema,
     DraftSchema,

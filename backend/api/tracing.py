@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from marshmallow import Schema, fields, validate
 
 from ..auth import requires
 from ..models import Role
@@ -14,34 +13,9 @@ from ..services.tracing import find_case, find_leads, import_leads
 from .auditing import current_actor
 from .base import Blueprint
 from .common import now, ruleset_cache
-from .schemas import IdNumber
+from .schemas.tracing import LeadsSchema, TracingImportSchema, TracingRequestSchema
 
 blp = Blueprint("tracing", __name__, url_prefix="/api/v1/tracing", description="Tracing")
-
-
-class CaseSchema(Schema):
-    subject = fields.String(validate=validate.Length(min=1, max=32))
-    id_number = IdNumber()
-
-
-class TracingRequestSchema(Schema):
-    case = fields.Nested(CaseSchema, required=True)
-    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
-    window_minutes = fields.Integer(strict=True, load_default=None,
-                                    validate=validate.Range(min=1, max=1440))
-    days = fields.Integer(strict=True, load_default=14, validate=validate.Range(min=1, max=28))
-
-
-class LeadsSchema(Schema):
-    case_visits = fields.Integer()
-    leads = fields.List(fields.Dict())
-
-
-class TracingImportSchema(Schema):
-    leads = fields.List(fields.Dict())
-    accepted = fields.Integer()
-    duplicates = fields.Integer()
-    recomputed = fields.Integer()
 
 
 def _options(data) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import current_app
-from marshmallow import Schema, fields, validate
 
 from ..auth import requires
 from ..exceptions import ValidationFailed
@@ -13,45 +12,10 @@ from ..services.trust import delete_issuer, issuer_keys, list_issuers, put_issue
 from .auditing import current_actor
 from .base import Blueprint
 from .common import iso, now
-from .schemas import is_code
+from .schemas.common import is_code
+from .schemas.trust import IssuerListSchema, IssuerOutSchema, IssuerSchema, RefreshSchema
 
 blp = Blueprint("trust", __name__, url_prefix="/api/v1/trust", description="Trust list")
-
-
-class IssuerSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    jwks_url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
-                          validate=validate.Length(max=500))
-    pinned_keys = fields.List(fields.Dict(), load_default=None, validate=validate.Length(max=20))
-
-
-class DroppedKeySchema(Schema):
-    index = fields.Integer(allow_none=True, metadata={
-        "description": "position in the issuer's `keys`; null: the whole document"})
-    kid = fields.String()
-    reason = fields.String()
-
-
-class IssuerOutSchema(Schema):
-    issuer_id = fields.String()
-    name = fields.String()
-    jwks_url = fields.String()
-    own = fields.Boolean()
-    keys = fields.List(fields.String(), metadata={"description": "kids currently trusted"})
-    fetched_at = fields.String(allow_none=True)
-    fresh_until = fields.String(allow_none=True)
-    last_error = fields.String(allow_none=True, metadata={
-        "description": "why the last fetch failed, as a category (e.g. 'timed out')"})
-    dropped_keys = fields.List(fields.Nested(DroppedKeySchema), metadata={
-        "description": "keys of the cached copy that were not usable, and why"})
-
-
-class IssuerListSchema(Schema):
-    issuers = fields.List(fields.Nested(IssuerOutSchema))
-
-
-class RefreshSchema(Schema):
-    outcome = fields.Dict()
 
 
 def _view(issuer) -> dict:

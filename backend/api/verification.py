@@ -19,7 +19,7 @@ from ..services.verification import (
 from .auditing import current_actor
 from .base import Blueprint
 from .common import iso, me, now, ruleset_cache
-from .schemas import (
+from .schemas.verification import (
     CounterCodeSchema,
     CounterVerificationSchema,
     VerificationConfirmSchema,

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from flask import jsonify
-from marshmallow import Schema, fields
 
 from ..services import context
 from .base import Blueprint
 from .common import now
+from .schemas.wellknown import JWKSSchema
 
 blp = Blueprint("wellknown", __name__, url_prefix="/.well-known", description="Public keys")
-
-
-class JWKSSchema(Schema):
-    keys = fields.List(fields.Dict(), metadata={"description": "RFC 7517 EC P-256 keys"})
 
 
 @blp.get("/jwks.json")

@@ -37,14 +37,6 @@ CLAIM_IDLE_MS = 60_000
 RefusalKey = tuple[int, date, str]
 
 
-def _insert(model):
-    if prebuilt.on_postgresql():
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
-
-
 CHECKIN_COLUMNS = ("scan_id", "checkpoint_id", "issuer", "subject", "scanned_at",
                    "received_at", "offline", "disagreement")
 
@@ -76,14 +68,14 @@ def insert_checkins(rows: list[Mapping]) -> None:
         db.session.execute(_UNNEST_CHECKINS,
                            {name: [row[name] for row in rows] for name in CHECKIN_COLUMNS})
     else:
-        db.session.execute(_insert(CheckIn).on_conflict_do_nothing(index_elements=["scan_id"]),
+        db.session.execute(prebuilt.dialect_insert(CheckIn).on_conflict_do_nothing(index_elements=["scan_id"]),
                            list(rows))
 
 
 def add_refusals(counts: Mapping[RefusalKey, int]) -> None:
     if not counts:
         return
-    stmt = _insert(RefusalCount)
+    stmt = prebuilt.dialect_insert(RefusalCount)
     stmt = stmt.on_conflict_do_update(
         index_elements=["checkpoint_id", "day", "reason"],
         set_={"count": RefusalCount.count + stmt.excluded.count},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -21,14 +20,6 @@ from .codes import publish_changes
 from .restrictions import bar_live_passes as _bar_live_passes
 from .scans import LocalKeys, ScanContext
 from .trust import TrustedKeys
-
-
-@dataclass(frozen=True)
-class Settings:
-    issuer: str
-    token_lifetime: int
-    clock_skew: int
-    questionnaire_max_age_days: int
 
 
 def _pseudonym_key(app: Flask) -> bytes:
@@ -85,16 +76,6 @@ def token_pseudonyms() -> TokenPseudonyms:
         made = TokenPseudonyms(_pseudonym_key(current_app))
         current_app.extensions["token_pseudonyms"] = made
     return made
-
-
-def settings() -> Settings:
-    c = current_app.config
-    return Settings(
-        issuer=c["ISSUER_ID"],
-        token_lifetime=c["TOKEN_LIFETIME_SECONDS"],
-        clock_skew=c["CLOCK_SKEW_SECONDS"],
-        questionnaire_max_age_days=c["QUESTIONNAIRE_MAX_AGE_DAYS"],
-    )
 
 
 def redis():

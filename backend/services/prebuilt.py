@@ -30,3 +30,13 @@ def member(column: Any, postgresql: bool, item_type: Any = Integer, name: str = 
     if postgresql:
         return column == any_(bindparam(name, type_=ARRAY(item_type)))
     return column.in_(bindparam(name, expanding=True))
+
+
+def dialect_insert(model: Any) -> Any:
+    """An INSERT for the health database's dialect, which offers ``on_conflict_do_nothing``
+    and ``on_conflict_do_update`` on PostgreSQL and SQLite alike."""
+    if on_postgresql():
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)

@@ -36,7 +36,8 @@ from ..keys import KeyRing
 from ..models import DeviceBundle, ScanReceipt
 from ..pseudonyms import TokenPseudonyms, iat_ms
 from ..redis_script import PackedScript
-from .checkins import STREAM, _insert, add_refusals, checkin_row, insert_checkins
+from . import prebuilt
+from .checkins import STREAM, add_refusals, checkin_row, insert_checkins
 from .codes import (
     CODE_KEY,
     STATUS_READY_KEY,
@@ -357,7 +358,7 @@ def _changed_before_scan(
 
 def record_bundle_download(device_id: int, at: datetime, validity: timedelta) -> datetime:
     """Remember when the device took its bundle; returns until when the bundle holds."""
-    stmt = _insert(DeviceBundle)  # an upsert in either dialect
+    stmt = prebuilt.dialect_insert(DeviceBundle)  # an upsert in either dialect
     db.session.execute(stmt.on_conflict_do_update(
         index_elements=["credential_id"], set_={"downloaded_at": stmt.excluded.downloaded_at}),
         [{"credential_id": device_id, "downloaded_at": at}])

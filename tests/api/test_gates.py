@@ -282,7 +282,7 @@ def test_a_token_21_s_past_exp_uploaded_as_admitted_is_stored_and_flagged(
     token = _token(client, holder)
     exp = datetime.fromtimestamp(_claims(token)["exp"], UTC)
     # The gate uploads a minute after the token expired.
-    monkeypatch.setattr("checkpoints.api.now", lambda: exp + timedelta(seconds=60))
+    monkeypatch.setattr("backend.api.checkpoints.now", lambda: exp + timedelta(seconds=60))
     answer = _upload(client, device,
                      ("late-scan-0001", token, exp + timedelta(seconds=21), "admit"),
                      ("skew-scan-0001", token, exp + timedelta(seconds=4), "admit"),

@@ -304,10 +304,13 @@ _scan_bodies = st.one_of(
 def test_scan_body_fast_path_loads_what_the_schema_loads(app, body, encoding, content_type,
                                                           ascii_only):
     """The scan route reads ``{"token": "..."}`` without marshmallow: whatever the body,
-    it must load the same dict, or refuse with the same answer, as the full loader."""
-    from backend.api.base import load_json_body
+    it must load the same dict, or refuse with the same answer, as its full loader and as
+    ``@blp.arguments(ScanSchema)`` (the parser every other route uses)."""
+    from werkzeug.exceptions import HTTPException
+
+    from backend.api.checkpoints import SCAN_BODY, blp, full_scan_body, scan_body
+    from backend.errors import handle_domain_error, handle_http_exception
     from backend.exceptions import DomainError
-    from checkpoints.api import SCAN_BODY, scan_body
 
     raw = json.dumps(body, ensure_ascii=ascii_only).encode(encoding, "surrogatepass")
 
@@ -317,18 +320,24 @@ def test_scan_body_fast_path_loads_what_the_schema_loads(app, body, encoding, co
             try:
                 return "loaded", load()
             except DomainError as err:
-                return "refused", (err.status, err.code, err.fields)
+                answer = handle_domain_error(err)
+            except HTTPException as err:
+                answer = handle_http_exception(err)
+            return "refused", answer.status_code, answer.get_json()
 
-    assert outcome(scan_body) == outcome(lambda: load_json_body(SCAN_BODY))
+    def as_arguments_loads():
+        return blp.ARGUMENTS_PARSER.parse(SCAN_BODY, location="json")
+
+    assert outcome(scan_body) == outcome(full_scan_body) == outcome(as_arguments_loads)
 
 
 def test_the_usual_scan_body_is_read_without_the_schema(app, monkeypatch):
-    import checkpoints.api
+    from backend.api import checkpoints as checkpoint_api
 
-    def full_loader(schema):
+    def full_loader():
         raise AssertionError("the usual body should not need the full loader")
 
-    monkeypatch.setattr(checkpoints.api, "load_json_body", full_loader)
+    monkeypatch.setattr(checkpoint_api, "full_scan_body", full_loader)
     with app.test_request_context("/api/v1/scans", method="POST", json={"token": "a.b.c"}):
-        assert checkpoints.api.scan_body() == {"token": "a.b.c", "scan_id": None,
-                                               "scanned_at": None}
+        assert checkpoint_api.scan_body() == {"token": "a.b.c", "scan_id": None,
+                                              "scanned_at": None}

@@ -1,4 +1,4 @@
-"""Bodies of the officials' routes: rulesets and the audit log."""
+"""Bodies of the officials' routes: rulesets, statistics (the audit log's are in common)."""
 
 from __future__ import annotations
 
@@ -49,37 +49,6 @@ class RollbackSchema(Schema):
     to_version = fields.Integer(required=True, strict=True,
                                 validate=validate.Range(min=1, max=2**31 - 1))
     reason = fields.String(load_default="", validate=validate.Length(max=500))
-
-
-class AuditQuerySchema(Schema):
-    action = fields.String(validate=validate.Length(max=64))
-    actor = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**31 - 1))
-    since = fields.AwareDateTime()
-    until = fields.AwareDateTime()
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-
-
-class AuditEntrySchema(Schema):
-    id = fields.Integer()
-    at = fields.AwareDateTime()
-    actor_id = fields.Integer(allow_none=True)
-    actor_name = fields.String(allow_none=True)
-    role = fields.String()
-    region = fields.String(allow_none=True)
-    action = fields.String()
-    target = fields.String()
-    reason = fields.String(allow_none=True)
-    detail = fields.Dict()
-    hash = fields.String()
-    prev_hash = fields.String()
-
-
-class AuditPageSchema(Schema):
-    entries = fields.List(fields.Nested(AuditEntrySchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class ColorStatsQuerySchema(Schema):

@@ -6,8 +6,8 @@ import re
 
 from marshmallow import Schema, fields, validate
 
-from backend.api.schemas import FullMatch, Name, _time, code_field
-from backend.models import CATEGORIES
+from ...models import CATEGORIES
+from .common import FullMatch, Name, aware_time, code_field
 
 SCAN_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 COLORS = ("green", "yellow", "red")
@@ -64,7 +64,7 @@ _scan_id = FullMatch(SCAN_ID_RE, error="must be 8-64 letters, digits or . _ : -"
 class ScanSchema(Schema):
     token = fields.String(required=True, metadata={"description": "the text read from the QR"})
     scan_id = fields.String(load_default=None, validate=_scan_id)
-    scanned_at = _time(load_default=None)
+    scanned_at = aware_time(load_default=None)
 
 
 class ScanResultSchema(Schema):
@@ -77,7 +77,7 @@ class ScanResultSchema(Schema):
 class OfflineScanSchema(Schema):
     scan_id = fields.String(required=True, validate=_scan_id)
     token = fields.String(required=True)
-    scanned_at = _time(required=True)
+    scanned_at = aware_time(required=True)
     decision = fields.String(required=True, validate=validate.OneOf(["admit", "refuse"]))
 
 
