@@ -69,13 +69,12 @@ def questionnaire(data):
     """Report temperature, symptoms and travel; the answer is the recomputed code."""
     count_questionnaire()
     cfg = context.settings()
-    q, state, decision, changes = submit_questionnaire(
+    q, state, decision = submit_questionnaire(
         me(), data, now(),
         max_age_days=cfg.questionnaire_max_age_days,
         clock_skew_seconds=cfg.clock_skew,
         ruleset_cache=ruleset_cache(),
     )
-    context.publish(changes)
     return {"questionnaire_id": q.id, "code": _code_body(state, decision)}
 
 
@@ -84,7 +83,7 @@ def questionnaire(data):
 @blp.response(200, CodeSchema)
 def my_code():
     """The holder's color with every reason, the facts behind it and when it turns green."""
-    state, decision = current_code(me(), now(), ruleset_cache(), context.publish)
+    state, decision = current_code(me(), now(), ruleset_cache())
     return _code_body(state, decision)
 
 
@@ -105,8 +104,7 @@ def new_token(data):
     stamped = now()
 
     def read_state():
-        state, _ = current_code(citizen, stamped, ruleset_cache(), context.publish,
-                                explained=False)
+        state, _ = current_code(citizen, stamped, ruleset_cache(), explained=False)
         if data.get("scope"):
             check_pass(citizen, state, data["scope"], stamped,
                        frozenset(current_app.config["TRAVEL_ADMITS"]),

@@ -23,7 +23,7 @@ from ..extensions import db
 from ..identity import IdentityKeys
 from ..models import AreaRiskLevel, Citizen, GovRecord, QuestionnaireTravel
 from .audit import Actor, record
-from .codes import CodeChange, citizens_by_id_hashes, recompute_codes
+from .codes import citizens_by_id_hashes, recompute_codes
 from .facts import IDENTITY_KIND, LOOKBACK
 
 
@@ -32,7 +32,6 @@ class ImportResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    changes: list[CodeChange] = field(default_factory=list)
 
 
 def _rejection(index: int, fields: Mapping[str, Any], message: str | None = None) -> dict:
@@ -91,7 +90,7 @@ def import_records(
         try:
             inserted, hashes = _insert_new(valid, result, keys, actor.id, now)
             touched = citizens_by_id_hashes(hashes)
-            _, changes = recompute_codes(touched, now, ruleset_cache)
+            recompute_codes(touched, now, ruleset_cache)
             _audit_import(actor, result, inserted, valid, now)
             db.session.commit()
         except IntegrityError:
@@ -104,7 +103,6 @@ def import_records(
             ]
             continue
         result.accepted = inserted
-        result.changes = changes
         break
     result.rejected.sort(key=lambda r: r["index"])
     return result
@@ -181,7 +179,7 @@ def set_area_risk(
     actor: Actor,
     now: datetime,
     ruleset_cache: dict,
-) -> tuple[AreaRiskLevel, int, list[CodeChange]]:
+) -> tuple[AreaRiskLevel, int]:
     """Record an area's new risk level and recompute everyone who reported a stay there."""
     level = AreaRiskLevel(
         area_code=area_code, region=data["region"], risk_level=data["risk_level"],
@@ -199,10 +197,10 @@ def set_area_risk(
             )
         )
     ).scalars().all()
-    _, changes = recompute_codes(travellers, now, ruleset_cache)
+    recompute_codes(travellers, now, ruleset_cache)
     # On the area's region's log, where its officials see what changed their people's codes.
     record(actor, "area.set", f"area:{area_code}", now=now, region=data["region"], detail={
         "risk_level": data["risk_level"], "since": data["since"].isoformat(),
         "recomputed": len(travellers)})
     db.session.commit()
-    return level, len(travellers), changes
+    return level, len(travellers)

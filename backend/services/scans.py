@@ -36,9 +36,9 @@ from ..keys import KeyRing
 from ..models import DeviceBundle, ScanReceipt
 from ..pseudonyms import TokenPseudonyms, iat_ms
 from ..redis_script import PackedScript
+from .after_commit import CODE_KEY
 from .checkins import STREAM, _insert, add_refusals, checkin_row, insert_checkins
 from .codes import (
-    CODE_KEY,
     STATUS_READY_KEY,
     changed_ms_in_database,
     code_changes_in_database,
