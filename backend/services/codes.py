@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, select
 
 from risk import Decision, evaluate, restore
 
@@ -153,14 +153,11 @@ def current_code(
 
 
 def citizens_by_id_hashes(hashes: Sequence[str]) -> list[Citizen]:
+    statement = select(Citizen).where(
+        prebuilt.member(Citizen.id_hash, prebuilt.on_postgresql(), String))
     found: list[Citizen] = []
-    unique = sorted(set(hashes))
-    for i in range(0, len(unique), 500):
-        found.extend(
-            db.session.execute(
-                select(Citizen).where(Citizen.id_hash.in_(unique[i : i + 500]))
-            ).scalars()
-        )
+    for chunk in prebuilt.chunks(sorted(set(hashes))):
+        found.extend(db.session.execute(statement, {"ids": chunk}).scalars())
     return found
 
 
@@ -216,13 +213,13 @@ def changed_ms_in_database(subject: str) -> int | None:
 def code_changes_in_database(subjects: Sequence[str], since: datetime) -> dict[str, list[int]]:
     """When each subject's code changed (ms since the epoch) after ``since``, from the
     code history: what the server knew at any moment since then (offline uploads)."""
+    statement = (
+        select(Citizen.subject, CodeHistory.changed_at)
+        .join(CodeHistory, CodeHistory.citizen_id == Citizen.id)
+        .where(prebuilt.member(Citizen.subject, prebuilt.on_postgresql(), String),
+               CodeHistory.changed_at > since))
     found: dict[str, list[int]] = defaultdict(list)
-    unique = sorted(set(subjects))
-    for i in range(0, len(unique), 500):
-        rows = db.session.execute(
-            select(Citizen.subject, CodeHistory.changed_at)
-            .join(CodeHistory, CodeHistory.citizen_id == Citizen.id)
-            .where(Citizen.subject.in_(unique[i:i + 500]), CodeHistory.changed_at > since))
-        for subject, changed_at in rows:
+    for chunk in prebuilt.chunks(sorted(set(subjects))):
+        for subject, changed_at in db.session.execute(statement, {"ids": chunk}):
             found[subject].append(int(changed_at.timestamp() * 1000))
     return found

@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError
-from sqlalchemy import select, tuple_
+from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..identity import IdentityKeys
 from ..models import AreaRiskLevel, Citizen, GovRecord, QuestionnaireTravel
+from . import prebuilt
 from .audit import Actor, record
 from .codes import citizens_by_id_hashes, recompute_codes
 from .facts import IDENTITY_KIND, LOOKBACK
@@ -129,11 +130,20 @@ def _insert_new(
 ) -> tuple[int, list[str]]:
     existing: dict[tuple[str, str], GovRecord] = {}
     pairs = [(row["source"], row["ref"]) for _, row in valid]
-    for i in range(0, len(pairs), 500):
-        for rec in db.session.execute(
-            select(GovRecord).where(tuple_(GovRecord.source, GovRecord.ref).in_(pairs[i : i + 500]))
-        ).scalars():
-            existing[(rec.source, rec.ref)] = rec
+    wanted = set(pairs)
+    # member takes one column: each column is one of its list (the unique index on
+    # (source, ref) serves both), and the pairs are sorted out here. A batch names a
+    # source or two, so little else comes back.
+    postgresql = prebuilt.on_postgresql()
+    statement = select(GovRecord).where(
+        prebuilt.member(GovRecord.source, postgresql, String, "sources"),
+        prebuilt.member(GovRecord.ref, postgresql, String, "refs"))
+    for chunk in prebuilt.chunks(pairs):
+        found = db.session.execute(statement, {"sources": sorted({s for s, _ in chunk}),
+                                               "refs": sorted({r for _, r in chunk})})
+        for rec in found.scalars():
+            if (rec.source, rec.ref) in wanted:
+                existing[(rec.source, rec.ref)] = rec
     seen: dict[tuple[str, str], tuple[str, str, datetime, dict]] = {}
     new_records: list[GovRecord] = []
     hashes: list[str] = []
