@@ -233,7 +233,6 @@ def publish_ruleset(ruleset_id: int, region: str) -> None:
     publication = publish(_official(region), ruleset_id, datetime.now(UTC),
                           current_app.extensions["ruleset_cache"],
                           progress=lambda n: click.echo(f"  recomputed {n} codes", err=True))
-    context.publish(publication.changes)
     click.echo(f"published version {publication.version}: {publication.changed} of "
                f"{publication.recomputed} codes changed")
 

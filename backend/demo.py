@@ -13,7 +13,6 @@ from .models import Role
 from .services import context
 from .services.audit import Actor
 from .services.citizens import submit_questionnaire
-from .services.codes import publish_changes
 from .services.gov import import_records, set_area_risk
 from .services.verification import confirm_code, enrol, issue_counter_code
 
@@ -37,7 +36,6 @@ def seed(now: datetime) -> dict[str, str]:
 
     cache = current_app.extensions["ruleset_cache"]
     keys = context.identity_keys()
-    redis = context.redis()
     creds: dict[str, str] = {}
     holders = {}
     for role, name in ((Role.ADMIN, "Demo admin"), (Role.OFFICIAL, "Demo official"),
@@ -76,29 +74,25 @@ def seed(now: datetime) -> dict[str, str]:
         )
         code, _ = issue_counter_code(counter, enrolment.id, id_number, keys, now)
         bound = confirm_code(enrolment, credential.id, code, keys, now, cache, notifier)
-        publish_changes(redis, bound.changes)
         creds[f"citizen {name}"] = secret
-        _, _, _, changes = submit_questionnaire(
+        submit_questionnaire(
             bound.citizen, {"temperature_c": 36.6, "symptoms": [], "travel": []}, now,
             max_age_days=14, clock_skew_seconds=300, ruleset_cache=cache,
         )
-        publish_changes(redis, changes)
     for name, first17, phone in UNREGISTERED:
         creds[f"not yet registered: {name}"] = (
             f"ID number {with_check_digit(first17)}, phone {phone}")
 
-    _, _, changes = set_area_risk(
+    set_area_risk(
         "demo-harbour", {"risk_level": "medium", "since": now - timedelta(days=3),
                          "region": REGION},
         actor=provider, now=now, ruleset_cache=cache,
     )
-    publish_changes(redis, changes)
-    result = import_records(
+    import_records(
         [{"kind": "close_contact", "id_number": ids[1],
           "occurred_at": (now - timedelta(days=2)).isoformat(),
           "source": "demo-cdc", "ref": "CC-0001"}],
         row_schema=ROW_SCHEMA, keys=keys, actor=provider, record_kinds=None, now=now,
         clock_skew_seconds=300, ruleset_cache=cache,
     )
-    publish_changes(redis, result.changes)
     return creds

@@ -58,8 +58,8 @@ from backend.models import (  # noqa: E402
     Role,
 )
 from backend.services.audit import Actor  # noqa: E402
-from backend.services.codes import publish_changes, recompute_codes  # noqa: E402
-from backend.services.context import identity_keys, redis  # noqa: E402
+from backend.services.codes import recompute_codes  # noqa: E402
+from backend.services.context import identity_keys  # noqa: E402
 from backend.services.ruleset_lifecycle import create_draft, publish, simulate  # noqa: E402
 from backend.services.rulesets import active_ruleset_row  # noqa: E402
 
@@ -363,10 +363,8 @@ def run(args: argparse.Namespace, instance: Path) -> None:
 
         with phase("simulate", counter, profile, report):
             simulation = simulate(actor, draft_id, datetime.now(UTC), cache)
-        with phase("publish", counter, profile, report):
+        with phase("publish", counter, profile, report):  # Redis is told after the commit
             publication = publish(actor, draft_id, datetime.now(UTC), cache)
-        with phase("notify redis", counter, profile, report):
-            publish_changes(redis(), publication.changes)
 
     print(f"\n{backend_name}: {args.n:,} people in region {REGION!r}")
     print("  seeded: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))

@@ -7,7 +7,6 @@ from flask import current_app
 from ..auth import requires
 from ..exceptions import Conflict
 from ..models import Role
-from ..services import context
 from ..services.appeals import (
     appeal_view,
     decide,
@@ -82,9 +81,8 @@ def appeals_queue(query):
 def decision(data, appeal_id: int):
     """Uphold, or correct: the disputed record is withdrawn and the code recomputed."""
     at = now()
-    decided, changes = decide(current_actor(), appeal_id, data["outcome"], data["note"], at,
-                              ruleset_cache())
-    context.publish(changes)
+    decided = decide(current_actor(), appeal_id, data["outcome"], data["note"], at,
+                     ruleset_cache())
     return appeal_view(decided, at)
 
 
@@ -95,15 +93,13 @@ def decision(data, appeal_id: int):
 def daily_report(data):
     """The daily health report a yellow or red code asks for."""
     citizen, at = me(), now()
-    state, _ = current_code(citizen, at, ruleset_cache(), context.publish,
-                            explained=False)
+    state, _ = current_code(citizen, at, ruleset_cache(), explained=False)
     if state.color == "green":
         raise Conflict("A green code needs no daily report.", code="not_needed")
     cfg = current_app.config
-    q, state, decision, changes = submit_questionnaire(
+    q, state, decision = submit_questionnaire(
         citizen, {**data, "travel": []}, at, max_age_days=cfg["QUESTIONNAIRE_MAX_AGE_DAYS"],
         clock_skew_seconds=cfg["CLOCK_SKEW_SECONDS"], ruleset_cache=ruleset_cache())
-    context.publish(changes)
     return {"questionnaire_id": q.id, "code": code_body(state, decision)}
 
 

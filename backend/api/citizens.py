@@ -60,13 +60,12 @@ def questionnaire(data):
     """Report temperature, symptoms and travel; the answer is the recomputed code."""
     count_questionnaire()
     cfg = current_app.config
-    q, state, decision, changes = submit_questionnaire(
+    q, state, decision = submit_questionnaire(
         me(), data, now(),
         max_age_days=cfg["QUESTIONNAIRE_MAX_AGE_DAYS"],
         clock_skew_seconds=cfg["CLOCK_SKEW_SECONDS"],
         ruleset_cache=ruleset_cache(),
     )
-    context.publish(changes)
     return {"questionnaire_id": q.id, "code": code_body(state, decision)}
 
 
@@ -75,7 +74,7 @@ def questionnaire(data):
 @blp.response(200, CodeSchema)
 def my_code():
     """The holder's color with every reason, the facts behind it and when it turns green."""
-    state, decision = current_code(me(), now(), ruleset_cache(), context.publish)
+    state, decision = current_code(me(), now(), ruleset_cache())
     return code_body(state, decision)
 
 
@@ -96,8 +95,7 @@ def new_token(data):
     stamped = now()
 
     def read_state():
-        state, _ = current_code(citizen, stamped, ruleset_cache(), context.publish,
-                                explained=False)
+        state, _ = current_code(citizen, stamped, ruleset_cache(), explained=False)
         if data.get("scope"):
             check_pass(citizen, state, data["scope"], stamped,
                        frozenset(current_app.config["TRAVEL_ADMITS"]),

@@ -45,7 +45,6 @@ def post_records(data):
         clock_skew_seconds=current_app.config["CLOCK_SKEW_SECONDS"],
         ruleset_cache=ruleset_cache(),
     )
-    context.publish(result.changes)
     IMPORT_BATCH.observe(len(data["records"]))
     for outcome, count in (("accepted", result.accepted), ("duplicate", result.duplicates),
                            ("rejected", len(result.rejected))):
@@ -62,11 +61,10 @@ def put_area(data, area_code: str):
     if not is_code(area_code):
         raise ValidationFailed("Bad area code.", fields={"area_code": [
             "must be 1-32 letters, digits, '-' or '_'"]})
-    level, recomputed, changes = set_area_risk(
+    level, recomputed = set_area_risk(
         area_code, data, actor=current_actor(), now=now(),
         ruleset_cache=ruleset_cache(),
     )
-    context.publish(changes)
     return {
         "area_code": level.area_code, "risk_level": level.risk_level,
         "since": level.since, "region": level.region, "recomputed": recomputed,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from ..auth import requires
 from ..extensions import db
 from ..models import Role
-from ..services import context
 from ..services.audit import query_entries
 from ..services.ruleset_lifecycle import (
     create_draft,
@@ -87,9 +86,7 @@ def simulate_draft(ruleset_id: int):
 @blp.response(200, PublicationSchema)
 def publish_draft(ruleset_id: int):
     """Publish a draft as the next version and recompute every code of the region."""
-    publication = publish(current_actor(), ruleset_id, now(), ruleset_cache())
-    context.publish(publication.changes)
-    return publication
+    return publish(current_actor(), ruleset_id, now(), ruleset_cache())
 
 
 @blp.post("/rulesets/rollback")
@@ -98,10 +95,8 @@ def publish_draft(ruleset_id: int):
 @blp.response(200, PublicationSchema)
 def rollback_to(data):
     """Publish a new version equal to an earlier one."""
-    publication = rollback(current_actor(), data["to_version"], data["reason"], now(),
-                           ruleset_cache())
-    context.publish(publication.changes)
-    return publication
+    return rollback(current_actor(), data["to_version"], data["reason"], now(),
+                    ruleset_cache())
 
 
 @blp.get("/audit")

@@ -46,6 +46,5 @@ def import_(data):
     case = find_case(data["case"], context.identity_keys())
     result = import_leads(current_actor(), case, ruleset_cache=ruleset_cache(),
                           keys=context.identity_keys(), **_options(data))
-    context.publish(result.changes)
     return {"leads": [lead.to_dict() for lead in result.leads], "accepted": result.accepted,
             "duplicates": result.duplicates, "recomputed": result.recomputed}

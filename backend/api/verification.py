@@ -62,7 +62,6 @@ def confirm(data):
                 "recovered": False}
     bound = confirm_code(enrolment, principal.credential_id, data["code"],
                          context.identity_keys(), now(), ruleset_cache(), context.notifier())
-    context.publish(bound.changes)
     return {"verified": True, "citizen_id": bound.citizen.id,
             "subject": bound.citizen.subject, "recovered": bound.recovered}
 

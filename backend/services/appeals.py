@@ -26,7 +26,7 @@ from ..extensions import db
 from ..models import Appeal, Citizen, GovRecord, Role
 from . import prebuilt
 from .audit import Actor, note_access, record, record_credit
-from .codes import CodeChange, recompute_codes
+from .codes import recompute_codes
 
 OPEN, UPHELD, CORRECTED = "open", "upheld", "corrected"
 
@@ -164,7 +164,7 @@ def _note_queue_read(actor: Actor, appeals: list[Appeal], now: datetime) -> None
 
 
 def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
-           ruleset_cache: dict) -> tuple[Appeal, list[CodeChange]]:
+           ruleset_cache: dict) -> Appeal:
     appeal = db.session.get(Appeal, appeal_id)
     if appeal is None:
         raise NotFound("No such appeal.")
@@ -177,7 +177,6 @@ def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
         raise ValidationFailed("This appeal was already decided.", code="already_decided",
                                fields={"appeal_id": [f"is {appeal.state}"]})
     citizen = db.session.get(Citizen, appeal.citizen_id)
-    changes: list[CodeChange] = []
     if outcome == CORRECTED:
         if appeal.target == "restriction":
             lift_restriction(int(appeal.target_id), reason=f"corrected on appeal: {note}",
@@ -190,7 +189,7 @@ def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
             disputed.withdrawn_at, disputed.withdrawn_by = now, actor.id
             disputed.withdrawn_reason = note
             db.session.flush()
-            _, changes = recompute_codes([citizen], now, ruleset_cache)
+            recompute_codes([citizen], now, ruleset_cache)
     appeal.state, appeal.decided_at, appeal.decided_by = outcome, now, actor.id
     appeal.decided_by_name, appeal.decision_note = actor.name, note
     detail = {"outcome": outcome, "target": appeal.target, "target_id": appeal.target_id}
@@ -204,7 +203,7 @@ def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
                        region=appeal.region, detail=detail)
         note_access(actor, citizen.subject, "appeal.decide", "records", note, entry.id, now)
     db.session.commit()
-    return appeal, changes
+    return appeal
 
 
 def appeal_view(appeal: Appeal, now: datetime) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from ..auth import issue_credential
 from ..exceptions import Forbidden, NotFound
 from ..extensions import db
 from ..models import Checkpoint, Role, ScanReceipt
+from . import prebuilt
 from .audit import Actor, in_actors_region, record
 
 
@@ -50,15 +51,14 @@ def checkpoints_overview(actor: Actor) -> list[dict[str, Any]]:
     checkpoints = list_checkpoints(actor)
     summary: dict[int, dict[str, Any]] = {
         c.id: {"count": 0, "reasons": {}, "last_received_at": None} for c in checkpoints}
-    ids = list(summary)
-    for i in range(0, len(ids), 500):
-        rows = db.session.execute(
-            select(ScanReceipt.checkpoint_id, ScanReceipt.disagreement, func.count(),
-                   func.max(ScanReceipt.received_at))
-            .where(ScanReceipt.checkpoint_id.in_(ids[i:i + 500]),
-                   ScanReceipt.disagreement.is_not(None))
-            .group_by(ScanReceipt.checkpoint_id, ScanReceipt.disagreement))
-        for checkpoint_id, reason, count, last in rows:
+    statement = (
+        select(ScanReceipt.checkpoint_id, ScanReceipt.disagreement, func.count(),
+               func.max(ScanReceipt.received_at))
+        .where(prebuilt.member(ScanReceipt.checkpoint_id, prebuilt.on_postgresql()),
+               ScanReceipt.disagreement.is_not(None))
+        .group_by(ScanReceipt.checkpoint_id, ScanReceipt.disagreement))
+    for ids in prebuilt.chunks(list(summary)):
+        for checkpoint_id, reason, count, last in db.session.execute(statement, {"ids": ids}):
             entry = summary[checkpoint_id]
             entry["count"] += count
             entry["reasons"][reason] = count

@@ -11,7 +11,7 @@ from risk import Decision
 from ..exceptions import NotFound, ValidationFailed
 from ..extensions import db
 from ..models import Citizen, CodeState, Questionnaire, QuestionnaireTravel
-from .codes import CodeChange, recompute_codes
+from .codes import recompute_codes
 
 
 def get_citizen(citizen_id: int) -> Citizen:
@@ -29,7 +29,7 @@ def submit_questionnaire(
     max_age_days: int,
     clock_skew_seconds: int,
     ruleset_cache: dict,
-) -> tuple[Questionnaire, CodeState, Decision, list[CodeChange]]:
+) -> tuple[Questionnaire, CodeState, Decision]:
     reported_at: datetime = data.get("reported_at") or now
     if reported_at > now + timedelta(seconds=clock_skew_seconds):
         raise ValidationFailed("reported_at is in the future.",
@@ -66,7 +66,7 @@ def submit_questionnaire(
         )
     db.session.add(questionnaire)
     db.session.flush()
-    results, changes = recompute_codes([citizen], now, ruleset_cache)
+    results, _ = recompute_codes([citizen], now, ruleset_cache)
     db.session.commit()
     state, decision = results[citizen.id]
-    return questionnaire, state, decision, changes
+    return questionnaire, state, decision

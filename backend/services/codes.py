@@ -3,8 +3,8 @@
 A code is recomputed whenever something it depends on changes (a questionnaire,
 a government record, an area's risk, a published ruleset) and, once time may
 have changed it, when it is read. ``version`` grows only when the
-decision's fingerprint changes; the new version is then published to Redis, where
-online scans compare it with a token's ``iat``.
+decision's fingerprint changes; the new version is published to Redis after the
+commit (``after_commit``), where online scans compare it with a token's ``iat``.
 
 Between data changes a code can only change at known moments: a quarantine ends
 (the engine's ``changes_at``), a record dated in the future starts to count, an
@@ -22,11 +22,10 @@ from __future__ import annotations
 import functools
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, select
 
 from risk import Decision, evaluate, restore
 
@@ -34,33 +33,25 @@ from ..extensions import db
 from ..metrics import EVALUATION_SECONDS, PEOPLE_EVALUATED
 from ..models import Citizen, CodeHistory, CodeState
 from . import prebuilt, token_status
+from .after_commit import CODE_KEY, CodeChange, record_changes
 from .facts import load_facts
 from .rulesets import active_ruleset
 
-CODE_KEY = "hc:code:{subject}"
 # Set once Redis holds every code change that can still matter (see republish_recent).
 STATUS_READY_KEY = "hc:code:ready"
 UNTIL_DATA_CHANGES = datetime(9999, 12, 31, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class CodeChange:
-    subject: str
-    version: int
-    color: str
-    changed_at: datetime
-    region: str  # offline gates of this region are told of the holder's void tokens
-
-
 def recompute_codes(
     citizens: Sequence[Citizen], now: datetime, ruleset_cache: dict
-) -> tuple[dict[int, tuple[CodeState, Decision]], list[CodeChange]]:
-    """Evaluate ``citizens`` now and update their stored codes in the current transaction.
+) -> tuple[dict[int, tuple[CodeState, Decision]], int]:
+    """Evaluate ``citizens`` now and update their stored codes in the current transaction;
+    also how many codes changed.
 
-    The caller commits, then hands the changes to ``publish_changes``.
+    The caller commits; the changes are published after that commit (``after_commit``).
     """
     if not citizens:
-        return {}, []
+        return {}, 0
     started = time.perf_counter()
     ids = sorted(c.id for c in citizens)
     # The stored codes are locked (in id order: two batches never deadlock) *before*
@@ -93,9 +84,10 @@ def recompute_codes(
             if changed:
                 changes.append(CodeChange(citizen.subject, state.version, state.color, now,
                                               citizen.region))
+    record_changes(changes)
     EVALUATION_SECONDS.observe(time.perf_counter() - started)
     PEOPLE_EVALUATED.inc(len(citizens))
-    return results, changes
+    return results, len(changes)
 
 
 @functools.cache
@@ -134,36 +126,11 @@ def _store(
     return state, True
 
 
-def publish_changes(redis, changes: Sequence[CodeChange]) -> None:
-    """Tell verifiers about new code versions; call after the database commit.
-
-    Online verifiers compare the change's time with a token's ``iat``; offline gates
-    of the holder's region are told which of the holder's live tokens are now void
-    (``token_status``). The change is stamped after the commit and after the live
-    tokens were read: a token signed from the old state was stamped before it was
-    read, hence before this, and registered before that, hence is found.
-    """
-    if not changes:
-        return
-    live = token_status.read_live(redis, [change.subject for change in changes])
-    ms = int(time.time() * 1000)
-    pipe = redis.pipeline(transaction=False)
-    for change in changes:
-        pipe.hset(
-            CODE_KEY.format(subject=change.subject),
-            mapping={"v": change.version, "changed_ms": ms, "color": change.color},
-        )
-    token_status.queue_voids(pipe, ((c.region, ms, tokens) for c, tokens in zip(
-        changes, live, strict=True)), ms)
-    pipe.execute()
-
-
 def current_code(
-    citizen: Citizen, now: datetime, ruleset_cache: dict,
-    publish: Callable[[Sequence[CodeChange]], None], *, explained: bool = True,
+    citizen: Citizen, now: datetime, ruleset_cache: dict, *, explained: bool = True,
 ) -> tuple[CodeState, Decision | None]:
     """The citizen's code as of ``now``: the stored one while it may be reused, else
-    evaluated again (any change stored and published).
+    evaluated again (any change stored, and published after the commit).
 
     ``explained`` asks for the decision with its reasons; without it (a token needs
     only the stored code) the decision may be None.
@@ -180,21 +147,17 @@ def current_code(
         if compiled is not None and (decision := restore(
                 stored.color, stored.reasons, stored.turns_green_at, compiled, now)):
             return stored, decision
-    results, changes = recompute_codes([citizen], now, ruleset_cache)
+    results, _ = recompute_codes([citizen], now, ruleset_cache)
     db.session.commit()
-    publish(changes)
     return results[citizen.id]
 
 
 def citizens_by_id_hashes(hashes: Sequence[str]) -> list[Citizen]:
+    statement = select(Citizen).where(
+        prebuilt.member(Citizen.id_hash, prebuilt.on_postgresql(), String))
     found: list[Citizen] = []
-    unique = sorted(set(hashes))
-    for i in range(0, len(unique), 500):
-        found.extend(
-            db.session.execute(
-                select(Citizen).where(Citizen.id_hash.in_(unique[i : i + 500]))
-            ).scalars()
-        )
+    for chunk in prebuilt.chunks(sorted(set(hashes))):
+        found.extend(db.session.execute(statement, {"ids": chunk}).scalars())
     return found
 
 
@@ -250,13 +213,13 @@ def changed_ms_in_database(subject: str) -> int | None:
 def code_changes_in_database(subjects: Sequence[str], since: datetime) -> dict[str, list[int]]:
     """When each subject's code changed (ms since the epoch) after ``since``, from the
     code history: what the server knew at any moment since then (offline uploads)."""
+    statement = (
+        select(Citizen.subject, CodeHistory.changed_at)
+        .join(CodeHistory, CodeHistory.citizen_id == Citizen.id)
+        .where(prebuilt.member(Citizen.subject, prebuilt.on_postgresql(), String),
+               CodeHistory.changed_at > since))
     found: dict[str, list[int]] = defaultdict(list)
-    unique = sorted(set(subjects))
-    for i in range(0, len(unique), 500):
-        rows = db.session.execute(
-            select(Citizen.subject, CodeHistory.changed_at)
-            .join(CodeHistory, CodeHistory.citizen_id == Citizen.id)
-            .where(Citizen.subject.in_(unique[i:i + 500]), CodeHistory.changed_at > since))
-        for subject, changed_at in rows:
+    for chunk in prebuilt.chunks(sorted(set(subjects))):
+        for subject, changed_at in db.session.execute(statement, {"ids": chunk}):
             found[subject].append(int(changed_at.timestamp() * 1000))
     return found

@@ -16,7 +16,6 @@ from ..notifier import Notifier, build_notifier
 from ..outbound import OutboundPolicy, parse_networks
 from ..pseudonyms import TokenPseudonyms
 from .checkpoints import PolicyCache
-from .codes import publish_changes
 from .restrictions import bar_live_passes as _bar_live_passes
 from .scans import LocalKeys, ScanContext
 from .trust import TrustedKeys
@@ -114,19 +113,6 @@ def trust_fetch() -> OutboundPolicy:
     return OutboundPolicy(timeout=c["JWKS_FETCH_TIMEOUT_SECONDS"],
                           allow_http=bool(c["TRUST_ALLOW_HTTP"]),
                           allow_networks=parse_networks(c["TRUST_FETCH_ALLOW"]))
-
-
-def publish(changes) -> None:
-    """Publish code changes to Redis; if Redis is down, carry on and republish later.
-
-    The database stays the truth: scans fall back to it while Redis is down, and
-    the next scan after it returns copies the recent changes over first.
-    """
-    try:
-        publish_changes(redis(), changes)
-    except RedisError as exc:
-        note_degraded(current_app, "redis", exc)
-        scan_context().status_stale = True
 
 
 def redis_degraded(exc: Exception) -> None:

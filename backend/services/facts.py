@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,16 +26,10 @@ from . import prebuilt
 
 # The longest quarantine a rule may set; older self-reports cannot fire any rule.
 LOOKBACK = timedelta(days=28)
-CHUNK = 1000
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 SELF_REPORT = "self_report"
 # Who the person is, not what happened to them: never a fact a rule may read.
 IDENTITY_KIND = "identity"
-
-
-def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 class _Statements:
@@ -154,8 +148,8 @@ def load_facts(
     since = now - LOOKBACK
     symptoms = _SymptomLists()
     statements = _current_statements()
-    for ids in _chunks(list(facts)):
-        batch = {"ids": list(ids), "since": since}
+    for ids in prebuilt.chunks(list(facts)):
+        batch = {"ids": ids, "since": since}
         for q in db.session.execute(statements.questionnaires, batch):
             facts[q[1]].append(
                 Fact("questionnaire", q[2], SELF_REPORT, f"questionnaire:{q[0]}",
@@ -175,7 +169,7 @@ def load_facts(
                      f"questionnaire:{t.questionnaire_id}/travel:{t.id}",
                      {"area_code": t.area_code, "area_risk": risk})
             )
-        for record in db.session.execute(statements.records, {"ids": list(ids)}):
+        for record in db.session.execute(statements.records, {"ids": ids}):
             facts[record.citizen_id].append(record_fact(record))
     if next_change is not None:
         for cid, found in facts.items():
@@ -195,7 +189,7 @@ def _earliest(moments: dict[int, datetime], key: int, at: datetime) -> None:
 def _area_periods(area_codes: set[str]) -> dict[str, list[Any]]:
     periods: dict[str, list[Any]] = defaultdict(list)
     statement = _current_statements().area_periods
-    for chunk in _chunks(sorted(area_codes)):
-        for row in db.session.execute(statement, {"ids": list(chunk)}):
+    for chunk in prebuilt.chunks(sorted(area_codes)):
+        for row in db.session.execute(statement, {"ids": chunk}):
             periods[row.area_code].append(row)
     return periods

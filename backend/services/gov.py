@@ -16,14 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError
-from sqlalchemy import select, tuple_
+from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..identity import IdentityKeys
 from ..models import AreaRiskLevel, Citizen, GovRecord, QuestionnaireTravel
+from . import prebuilt
 from .audit import Actor, record
-from .codes import CodeChange, citizens_by_id_hashes, recompute_codes
+from .codes import citizens_by_id_hashes, recompute_codes
 from .facts import IDENTITY_KIND, LOOKBACK
 
 
@@ -32,7 +33,6 @@ class ImportResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    changes: list[CodeChange] = field(default_factory=list)
 
 
 def _rejection(index: int, fields: Mapping[str, Any], message: str | None = None) -> dict:
@@ -91,7 +91,7 @@ def import_records(
         try:
             inserted, hashes = _insert_new(valid, result, keys, actor.id, now)
             touched = citizens_by_id_hashes(hashes)
-            _, changes = recompute_codes(touched, now, ruleset_cache)
+            recompute_codes(touched, now, ruleset_cache)
             _audit_import(actor, result, inserted, valid, now)
             db.session.commit()
         except IntegrityError:
@@ -104,7 +104,6 @@ def import_records(
             ]
             continue
         result.accepted = inserted
-        result.changes = changes
         break
     result.rejected.sort(key=lambda r: r["index"])
     return result
@@ -131,11 +130,20 @@ def _insert_new(
 ) -> tuple[int, list[str]]:
     existing: dict[tuple[str, str], GovRecord] = {}
     pairs = [(row["source"], row["ref"]) for _, row in valid]
-    for i in range(0, len(pairs), 500):
-        for rec in db.session.execute(
-            select(GovRecord).where(tuple_(GovRecord.source, GovRecord.ref).in_(pairs[i : i + 500]))
-        ).scalars():
-            existing[(rec.source, rec.ref)] = rec
+    wanted = set(pairs)
+    # member takes one column: each column is one of its list (the unique index on
+    # (source, ref) serves both), and the pairs are sorted out here. A batch names a
+    # source or two, so little else comes back.
+    postgresql = prebuilt.on_postgresql()
+    statement = select(GovRecord).where(
+        prebuilt.member(GovRecord.source, postgresql, String, "sources"),
+        prebuilt.member(GovRecord.ref, postgresql, String, "refs"))
+    for chunk in prebuilt.chunks(pairs):
+        found = db.session.execute(statement, {"sources": sorted({s for s, _ in chunk}),
+                                               "refs": sorted({r for _, r in chunk})})
+        for rec in found.scalars():
+            if (rec.source, rec.ref) in wanted:
+                existing[(rec.source, rec.ref)] = rec
     seen: dict[tuple[str, str], tuple[str, str, datetime, dict]] = {}
     new_records: list[GovRecord] = []
     hashes: list[str] = []
@@ -181,7 +189,7 @@ def set_area_risk(
     actor: Actor,
     now: datetime,
     ruleset_cache: dict,
-) -> tuple[AreaRiskLevel, int, list[CodeChange]]:
+) -> tuple[AreaRiskLevel, int]:
     """Record an area's new risk level and recompute everyone who reported a stay there."""
     level = AreaRiskLevel(
         area_code=area_code, region=data["region"], risk_level=data["risk_level"],
@@ -199,10 +207,10 @@ def set_area_risk(
             )
         )
     ).scalars().all()
-    _, changes = recompute_codes(travellers, now, ruleset_cache)
+    recompute_codes(travellers, now, ruleset_cache)
     # On the area's region's log, where its officials see what changed their people's codes.
     record(actor, "area.set", f"area:{area_code}", now=now, region=data["region"], detail={
         "risk_level": data["risk_level"], "since": data["since"].isoformat(),
         "recomputed": len(travellers)})
     db.session.commit()
-    return level, len(travellers), changes
+    return level, len(travellers)

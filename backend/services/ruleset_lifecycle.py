@@ -28,7 +28,7 @@ from ..exceptions import Conflict, ValidationFailed
 from ..extensions import db
 from ..models import Citizen, RulesetVersion
 from .audit import Actor, in_actors_region, record
-from .codes import CodeChange, recompute_codes
+from .codes import recompute_codes
 from .facts import load_facts
 from .rulesets import DRAFT, PUBLISHED, active_ruleset, active_ruleset_row, latest_version
 
@@ -191,7 +191,6 @@ class Publication:
     version: int
     recomputed: int
     changed: int
-    changes: list[CodeChange]
 
 
 def _publish(
@@ -206,17 +205,17 @@ def _publish(
         row.version, row.status, row.published_at = version, PUBLISHED, now
         db.session.add(row)
         db.session.flush()
-        recomputed, changes = 0, []
+        recomputed = changed = 0
         with _bulk_work():
             for people in population(actor.region):
-                _, batch_changes = recompute_codes(people, now, cache)
-                changes.extend(batch_changes)
+                _, batch_changed = recompute_codes(people, now, cache)
+                changed += batch_changed
                 recomputed += len(people)
                 if progress:
                     progress(recomputed)
         record(actor, action, f"ruleset:{row.id}", now=now, reason=row.note or None,
                detail={**detail, "version": version, "recomputed": recomputed,
-                       "changed": len(changes)})
+                       "changed": changed})
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -227,7 +226,7 @@ def _publish(
         db.session.rollback()
         cache.pop((actor.region, version), None)
         raise
-    return Publication(version, recomputed, len(changes), changes)
+    return Publication(version, recomputed, changed)
 
 
 def publish(actor: Actor, ruleset_id: int, now: datetime, cache: dict,

@@ -17,7 +17,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import String, select
 
 from checkpoints.verifier import (
     CODE_CHANGED,
@@ -37,9 +37,9 @@ from ..models import DeviceBundle, ScanReceipt
 from ..pseudonyms import TokenPseudonyms, iat_ms
 from ..redis_script import PackedScript
 from . import prebuilt
+from .after_commit import CODE_KEY
 from .checkins import STREAM, add_refusals, checkin_row, insert_checkins
 from .codes import (
-    CODE_KEY,
     STATUS_READY_KEY,
     changed_ms_in_database,
     code_changes_in_database,
@@ -261,10 +261,10 @@ def upload_offline(
         rows.append((index, row))
     ids = [row["scan_id"] for _, row in rows]
     known = set()
-    for i in range(0, len(ids), 500):
-        known.update(db.session.execute(
-            select(ScanReceipt.scan_id).where(ScanReceipt.scan_id.in_(ids[i:i + 500]))
-        ).scalars())
+    seen = select(ScanReceipt.scan_id).where(
+        prebuilt.member(ScanReceipt.scan_id, prebuilt.on_postgresql(), String))
+    for chunk in prebuilt.chunks(ids):
+        known.update(db.session.execute(seen, {"ids": chunk}).scalars())
     fresh = []
     for _, row in rows:
         if row["scan_id"] in known:

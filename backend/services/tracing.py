@@ -21,7 +21,7 @@ from ..extensions import db
 from ..identity import IdentityKeys
 from ..models import CheckIn, Checkpoint, Citizen, GovRecord
 from .audit import Actor, note_access, record, visible_reason
-from .codes import CodeChange, recompute_codes
+from .codes import recompute_codes
 from .facts import LOOKBACK
 
 TRACING_SOURCE = "tracing"
@@ -141,7 +141,6 @@ class TracingImport:
     accepted: int
     duplicates: int
     recomputed: int
-    changes: list[CodeChange]
 
 
 def tracing_ref(keys: IdentityKeys, case_key: str, subject: str, checkpoint_id: int,
@@ -193,8 +192,8 @@ def import_leads(actor: Actor, case: Case, *, issuer: str, window: timedelta, da
         accepted += 1
     db.session.flush()
     touched = [people[s] for s in first_visit]
-    _, changes = recompute_codes(touched, now, ruleset_cache)
+    recompute_codes(touched, now, ruleset_cache)
     record(actor, "tracing.import", case.ref, now=now, reason=reason,
            detail={"accepted": accepted, "duplicates": duplicates})
     db.session.commit()
-    return TracingImport(leads, accepted, duplicates, len(touched), changes)
+    return TracingImport(leads, accepted, duplicates, len(touched))

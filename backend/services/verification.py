@@ -26,7 +26,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,8 +53,9 @@ from ..models import (
     VerificationCode,
 )
 from ..notifier import Message, Notifier
+from .after_commit import CodeChange, record_changes
 from .audit import Actor, record
-from .codes import CodeChange, recompute_codes
+from .codes import recompute_codes
 from .facts import IDENTITY_KIND
 
 SMS_CODE_LIFETIME = timedelta(minutes=10)
@@ -74,7 +75,6 @@ def _always(kind: str, id_hash: str) -> bool:
 class Bound:
     citizen: Citizen
     recovered: bool
-    changes: list[CodeChange]
 
 
 def enrol(data: Mapping[str, Any], keys: IdentityKeys, now: datetime,
@@ -234,9 +234,9 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
     db.session.execute(
         update(Credential).where(Credential.id == credential_id).values(citizen_id=person.id))
     # Records may have arrived long before the person verified.
-    results, changes = recompute_codes([person], now, ruleset_cache)
+    results, changed = recompute_codes([person], now, ruleset_cache)
     if recovered:
-        changes = _void_old_tokens(person, results[person.id][0], changes, old_region, now)
+        _void_old_tokens(person, results[person.id][0], changed > 0, old_region, now)
     db.session.commit()
     if recovered and old_phone:
         notifier.post(Message(
@@ -244,25 +244,26 @@ def bind_enrolment(enrolment: Enrolment, credential_id: int, now: datetime,
             body="Health code: your code was moved to a newly verified registration; "
                  "the old one no longer works.",
         ))
-    return Bound(person, recovered, changes)
+    return Bound(person, recovered)
 
 
-def _void_old_tokens(person: Citizen, state: CodeState, changes: list[CodeChange],
-                     old_region: str, now: datetime) -> list[CodeChange]:
+def _void_old_tokens(person: Citizen, state: CodeState, changed: bool, old_region: str,
+                     now: datetime) -> None:
     """A recovery is a new version of the code even when its color stays: the tokens the
     old phone made (a stolen one, say) are refused from now on, online, by the bundles of
     the old region's gates as well as the new one's, and in offline uploads re-checked
     against the code history."""
-    if not changes:
+    if not changed:
         state.version += 1
         state.changed_at = now
         db.session.add(CodeHistory(citizen_id=person.id, version=state.version,
                                    color=state.color, reasons=state.reasons,
                                    ruleset_version=state.ruleset_version, changed_at=now))
-        changes = [CodeChange(person.subject, state.version, state.color, now, person.region)]
+        record_changes([CodeChange(person.subject, state.version, state.color, now,
+                                   person.region)])
     if old_region != person.region:
-        changes = [*changes, replace(changes[0], region=old_region)]
-    return changes
+        record_changes([CodeChange(person.subject, state.version, state.color, now,
+                                   old_region)])
 
 
 def _new_code(enrolment: Enrolment, method: str, keys: IdentityKeys, now: datetime,

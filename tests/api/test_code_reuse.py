@@ -28,8 +28,7 @@ def _code_at(app, subject: str, at, explained: bool = True) -> CodeState:
     with app.app_context():
         citizen = db.session.query(Citizen).filter_by(subject=subject).one()
         cache = app.extensions["ruleset_cache"]
-        state, decision = current_code(citizen, at, cache, lambda changes: None,
-                                       explained=explained)
+        state, decision = current_code(citizen, at, cache, explained=explained)
         fresh = evaluate(load_facts([citizen.id], at)[citizen.id],
                          active_ruleset(citizen.region, cache), at)
         assert state.fingerprint == fresh.fingerprint()

@@ -49,8 +49,8 @@ from sqlalchemy import text
 from backend import create_app
 from backend.config import TestConfig
 from backend.extensions import db
+from backend.services.after_commit import CODE_KEY
 from backend.services.checkins import STREAM, drain_all
-from backend.services.codes import CODE_KEY
 
 _databases = count(1)
 
