@@ -8,6 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from checkpoints.verifier import RESTRICTABLE
 from risk import AREA_RISKS, SYMPTOMS, TEST_RESULTS
 
 from ..identity import id_number_problem
@@ -47,7 +48,6 @@ RECORD_KINDS = (
     "confirmed_case", "close_contact", "secondary_contact",
     "test_result", "quarantine_order", "vaccination", "identity",
 )
-PASS_SCOPES = ("air", "rail", "hotel")
 code_field = FullMatch(CODE_RE, error="must be 1-32 letters, digits, '-' or '_'")
 
 
@@ -200,7 +200,7 @@ class QuestionnaireResultSchema(Schema):
 
 
 class TokenRequestSchema(Schema):
-    scope = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(PASS_SCOPES))
+    scope = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(RESTRICTABLE))
 
 
 class TokenResultSchema(Schema):

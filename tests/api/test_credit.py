@@ -281,3 +281,15 @@ def test_credit_package_imports_nothing_from_the_health_side():
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith(("backend.models", "backend.services"))
+
+
+def test_the_credit_store_and_the_health_side_name_the_same_travel_categories():
+    """The credit store keeps its own list (it imports nothing from the health side);
+    a restriction it accepts must be one a gate and a travel pass know, and back."""
+    from backend.credit.models import RESTRICTABLE as CREDIT_RESTRICTABLE
+    from backend.models.checkpoints import CATEGORIES, EVERYDAY
+    from checkpoints.verifier import RESTRICTABLE
+
+    assert set(CREDIT_RESTRICTABLE) == set(RESTRICTABLE)
+    assert set(CATEGORIES) == set(EVERYDAY) | set(RESTRICTABLE)
+    assert not set(EVERYDAY) & set(RESTRICTABLE)
