@@ -197,3 +197,40 @@ def test_credit_migrations_match_the_models(app):
     structural = [d for d in diff if d[0] in ("add_table", "remove_table", "add_column",
                                                 "remove_column", "add_index", "remove_index")]
     assert structural == []
+
+
+def test_two_movers_at_once_record_an_entry_once(app, client, citizen, authority,
+                                                 monkeypatch):
+    """A request's move and the cron's, on the same entry: both find it unrecorded, one
+    commit stands, the other finds the key taken."""
+    import threading
+
+    holder, _ = _appealed_restriction(client, citizen, authority)
+    monkeypatch.setitem(credit_outbox.RECORDERS, "appeals.read", _fail)
+    client.get("/api/v1/appeals", headers=authority)  # leaves the entry pending
+    monkeypatch.undo()
+
+    both_checked = threading.Barrier(2, timeout=30)
+    record = credit_outbox.RECORDERS["appeals.read"]
+
+    def record_together(payload, at):
+        both_checked.wait()  # each mover has found the entry not yet recorded
+        record(payload, at)
+
+    monkeypatch.setitem(credit_outbox.RECORDERS, "appeals.read", record_together)
+    results = []
+
+    def mover():
+        with app.app_context():
+            results.append(credit_outbox.move_pending(datetime.now(UTC)))
+            db.session.remove()
+
+    threads = [threading.Thread(target=mover) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [(1, []), (1, [])]  # each saw it moved; one recorded it
+    log = client.get("/api/v1/me/access-log", headers=holder).json["entries"]
+    assert sum(1 for e in log if e["action"] == "appeals.read") == 1
+    assert _health(app, "SELECT count(*) FROM moved_credit_acts") == [(1,)]
