@@ -156,7 +156,26 @@ def purge_expired() -> None:
     click.echo(" ".join(f"{name}={n}" for name, n in counts.items()))
 
 
-commands += [drain_checkins, purge_expired]
+@click.command("move-credit-outbox")
+@with_appcontext
+def move_credit_outbox() -> None:
+    """Record on the health side the credit acts a failure left in the credit store's
+    outbox (run every minute; each act is normally moved in its own request). Exit 1
+    if an entry could not be moved: it stays pending for the next run."""
+    from .services.credit_outbox import move_pending
+
+    moved, failed = 0, set()
+    while True:
+        batch_moved, batch_failed = move_pending(datetime.now(UTC))
+        moved, failed = moved + batch_moved, failed | set(batch_failed)
+        if batch_moved == 0:  # nothing left, or only entries that failed just now
+            break
+    click.echo(f"moved={moved} failed={len(failed)}")
+    if failed:
+        raise SystemExit(1)
+
+
+commands += [drain_checkins, purge_expired, move_credit_outbox]
 
 
 @click.command("refresh-trust")

@@ -46,8 +46,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from .jwks import key_problem, public_key, validate_jwks
 
 MAX_TOKEN_BYTES = 2048
-# Gate categories where lawful travel restrictions apply.
-RESTRICTABLE = frozenset({"air", "rail", "hotel"})
+# The travel categories: the only ones a lawful restriction may bar, and the scopes a
+# travel pass is issued for. Everyday access and daily transit never depend on one.
+# Defined once for the health side (the API lists them in this order); the credit
+# store keeps its own list, which a test holds equal to this one.
+RESTRICTABLE = ("air", "rail", "hotel")
 COLORS = ("green", "yellow", "red")
 # Order of the P-256 group: valid signature halves lie in [1, n-1].
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

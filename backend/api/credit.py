@@ -14,12 +14,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 
 from ..auth import requires
 from ..credit.models import AUTHORITY_LEVELS, LEGAL_KINDS, RESTRICTABLE, CreditAuditEntry
-from ..credit.service import lift_restriction, place_restriction
-from ..exceptions import ValidationFailed
-from ..extensions import db
 from ..models import CATEGORIES, Role
-from ..services import context
-from ..services.audit import query_entries, record_credit
+from ..services import context, restrictions
+from ..services.audit import query_entries
 from .auditing import current_actor
 from .base import Blueprint
 from .common import now
@@ -95,18 +92,10 @@ class LiftedSchema(Schema):
 def create(data):
     """Place a restriction; refused with 422 naming the field when due process is missing."""
     at = now()
-    skew = timedelta(seconds=current_app.config["CLOCK_SKEW_SECONDS"])
-    if data["notified_at"] > at + skew:
-        raise ValidationFailed("The person has not been notified yet.", fields={
-            "notified_at": ["must not be in the future: notify the person first"]})
-    actor = current_actor()
-    id_hash = context.identity_keys().id_hash(data["id_number"])
-    restriction = place_restriction(data, id_hash=id_hash, actor_id=actor.id, now=at)
-    record_credit(actor, "restriction.place", f"restriction:{restriction.id}", now=at,
-                  id_hash=id_hash, detail={"categories": restriction.categories,
-                                           "legal_basis": data["legal_basis"]["ref"]})
-    db.session.commit()
-    context.bar_live_passes(id_hash, restriction.categories, at)
+    restriction = restrictions.place(
+        current_actor(), data, keys=context.identity_keys(), now=at,
+        clock_skew=timedelta(seconds=current_app.config["CLOCK_SKEW_SECONDS"]))
+    context.bar_live_passes(restriction.id_hash, restriction.categories, at)
     return {"restriction_id": restriction.id}
 
 
@@ -117,12 +106,7 @@ def create(data):
 def lift(data, restriction_id: int):
     """End a restriction; the record stays, with who lifted it and why."""
     at = now()
-    actor = current_actor()
-    restriction = lift_restriction(restriction_id, reason=data["reason"], actor_id=actor.id,
-                                   now=at)
-    record_credit(actor, "restriction.lift", f"restriction:{restriction.id}", now=at,
-                  id_hash=restriction.id_hash, reason=data["reason"])
-    db.session.commit()
+    restriction = restrictions.lift(current_actor(), restriction_id, data["reason"], now=at)
     return {"restriction_id": restriction.id, "lifted_at": at.isoformat()}
 
 

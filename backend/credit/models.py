@@ -83,3 +83,25 @@ class CreditAuditEntry(db.Model):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class OutboxEntry(db.Model):
+    """What the health side must still record about a credit act (the outbox).
+
+    A credit act that the health database must know of (a restriction appeal decided,
+    the appeals queue read) writes its entry here, in the credit store's own
+    transaction, so that the act and the promise to record it commit together; a mover
+    on the health side records it there and then sets ``moved_at``. The payload names
+    the act (who, what, the appeal ids it concerns): never health data.
+    """
+
+    __bind_key__ = "credit"
+    __tablename__ = "credit_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(64))
+    # At most one entry per key: a restriction appeal is decided once ("appeal:17").
+    key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

@@ -1,7 +1,7 @@
 """Health-side models. The credit store's models live in ``backend.credit`` on their own bind."""
 
 from .accounts import Credential, Role
-from .appeals import Appeal, CodeHistory, DataAccess
+from .appeals import Appeal, CodeHistory, DataAccess, MovedCreditAct
 from .audit import AuditEntry
 from .checkpoints import (
     CATEGORIES,
@@ -22,6 +22,7 @@ __all__ = [
     "Appeal",
     "CodeHistory",
     "DataAccess",
+    "MovedCreditAct",
     "AreaRiskLevel",
     "AuditEntry",
     "CATEGORIES",

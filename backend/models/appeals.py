@@ -32,6 +32,11 @@ class Appeal(db.Model):
     decided_by_name: Mapped[str | None] = mapped_column(String(120))
     decision_note: Mapped[str | None] = mapped_column(Text)
 
+    def record_decision(self, outcome: str, at: datetime, by: int | None,
+                        by_name: str | None, note: str) -> None:
+        self.state, self.decided_at, self.decided_by = outcome, at, by
+        self.decided_by_name, self.decision_note = by_name, note
+
 
 class CodeHistory(db.Model):
     """Each version of a citizen's code, kept for the code-history retention period."""
@@ -61,3 +66,16 @@ class DataAccess(db.Model):
     what: Mapped[str] = mapped_column(String(32))  # check_ins | records
     reason: Mapped[str | None] = mapped_column(Text)
     audit_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class MovedCreditAct(db.Model):
+    """A credit-store outbox entry already recorded here (``backend.credit.outbox``).
+
+    Written in the same transaction as what the entry records, keyed on its id: moving
+    the same entry again finds this row (or fails on its key) and records nothing twice.
+    """
+
+    __tablename__ = "moved_credit_acts"
+
+    outbox_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime())

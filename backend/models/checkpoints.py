@@ -7,10 +7,16 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from checkpoints.verifier import RESTRICTABLE
+
 from ..extensions import db
 from .types import UTCDateTime, utcnow
 
-CATEGORIES = ("venue", "school", "residential", "workplace", "transit", "rail", "air", "hotel")
+# Everyday access and daily transit: no restriction ever bars them.
+EVERYDAY = ("venue", "school", "residential", "workplace", "transit")
+# Every checkpoint category: the everyday ones, then the travel ones with rail first,
+# the order the API has always listed them in.
+CATEGORIES = EVERYDAY + tuple(sorted(RESTRICTABLE, key=lambda category: category != "rail"))
 
 
 class Checkpoint(db.Model):

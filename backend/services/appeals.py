@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, or_, select
+from sqlalchemy.exc import IntegrityError
 
+from ..credit import outbox
 from ..credit.reads import own_restrictions
 from ..credit.service import lift_restriction
 from ..exceptions import Conflict, Forbidden, NotFound, ValidationFailed
@@ -27,6 +29,7 @@ from ..models import Appeal, Citizen, GovRecord, Role
 from . import prebuilt
 from .audit import Actor, note_access, record, record_credit
 from .codes import recompute_codes
+from .credit_outbox import actor_payload, move_soon
 
 OPEN, UPHELD, CORRECTED = "open", "upheld", "corrected"
 
@@ -143,23 +146,23 @@ def _note_queue_read(actor: Actor, appeals: list[Appeal], now: datetime) -> None
     """Reading the queue reads each holder's appeal: audited, and in their access log."""
     if not appeals:
         return
+    detail = {"appeals": len(appeals)}
+    if _decides(actor) == "restriction":
+        # A credit act: audited in the credit store, and the holders' access logs are
+        # written from its outbox (two databases: one commit cannot cover both).
+        record_credit(actor, "appeals.read", "appeals:restriction", now=now, detail=detail)
+        outbox.post("appeals.read", {"actor": actor_payload(actor),
+                                     "appeal_ids": [a.id for a in appeals]}, now=now)
+        db.session.commit()
+        move_soon(now)
+        return
     subjects = dict(db.session.execute(
         select(Citizen.id, Citizen.subject).where(
             Citizen.id.in_(sorted({a.citizen_id for a in appeals})))).all())
-    detail = {"appeals": len(appeals)}
-    if _decides(actor) == "restriction":
-        # The health rows first, then the credit store's log, as a decision writes them:
-        # on SQLite, where each is locked whole, two requests then never wait on each other.
-        for appeal in appeals:
-            note_access(actor, subjects[appeal.citizen_id], "appeals.read", "appeals", None,
-                        None, now)  # the audit entry is in the credit store's log
-        db.session.flush()
-        record_credit(actor, "appeals.read", "appeals:restriction", now=now, detail=detail)
-    else:
-        audit_id = record(actor, "appeals.read", "appeals:code", now=now, detail=detail).id
-        for appeal in appeals:
-            note_access(actor, subjects[appeal.citizen_id], "appeals.read", "appeals", None,
-                        audit_id, now)
+    audit_id = record(actor, "appeals.read", "appeals:code", now=now, detail=detail).id
+    for appeal in appeals:
+        note_access(actor, subjects[appeal.citizen_id], "appeals.read", "appeals", None,
+                    audit_id, now)
     db.session.commit()
 
 
@@ -177,32 +180,51 @@ def decide(actor: Actor, appeal_id: int, outcome: str, note: str, now: datetime,
         raise ValidationFailed("This appeal was already decided.", code="already_decided",
                                fields={"appeal_id": [f"is {appeal.state}"]})
     citizen = db.session.get(Citizen, appeal.citizen_id)
-    if outcome == CORRECTED:
-        if appeal.target == "restriction":
-            lift_restriction(int(appeal.target_id), reason=f"corrected on appeal: {note}",
-                             actor_id=actor.id, now=now)
-        else:
-            if appeal.record_id is None:
-                raise ValidationFailed("This appeal names no record to correct.",
-                                       fields={"outcome": ["only 'upheld' is possible"]})
-            disputed = db.session.get(GovRecord, appeal.record_id)
-            disputed.withdrawn_at, disputed.withdrawn_by = now, actor.id
-            disputed.withdrawn_reason = note
-            db.session.flush()
-            recompute_codes([citizen], now, ruleset_cache)
-    appeal.state, appeal.decided_at, appeal.decided_by = outcome, now, actor.id
-    appeal.decided_by_name, appeal.decision_note = actor.name, note
-    detail = {"outcome": outcome, "target": appeal.target, "target_id": appeal.target_id}
     if appeal.target == "restriction":
-        # A credit act: audited in the credit store, never on the health officials' log.
-        record_credit(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
-                      id_hash=citizen.id_hash, detail=detail)
-        note_access(actor, citizen.subject, "appeal.decide", "restrictions", note, None, now)
-    else:
-        entry = record(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
-                       region=appeal.region, detail=detail)
-        note_access(actor, citizen.subject, "appeal.decide", "records", note, entry.id, now)
+        return _decide_restriction(actor, appeal, citizen.id_hash, outcome, note, now)
+    if outcome == CORRECTED:
+        if appeal.record_id is None:
+            raise ValidationFailed("This appeal names no record to correct.",
+                                   fields={"outcome": ["only 'upheld' is possible"]})
+        disputed = db.session.get(GovRecord, appeal.record_id)
+        disputed.withdrawn_at, disputed.withdrawn_by = now, actor.id
+        disputed.withdrawn_reason = note
+        db.session.flush()
+        recompute_codes([citizen], now, ruleset_cache)
+    appeal.record_decision(outcome, now, actor.id, actor.name, note)
+    detail = {"outcome": outcome, "target": appeal.target, "target_id": appeal.target_id}
+    entry = record(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
+                   region=appeal.region, detail=detail)
+    note_access(actor, citizen.subject, "appeal.decide", "records", note, entry.id, now)
     db.session.commit()
+    return appeal
+
+
+def _decide_restriction(actor: Actor, appeal: Appeal, id_hash: str, outcome: str, note: str,
+                        now: datetime) -> Appeal:
+    """A credit act: the lift and its audit entry (in the credit store's log, never on
+    the health officials') commit in the credit store with an outbox entry, from which
+    the appeal and the holder's access log record the decision."""
+    if outcome == CORRECTED:
+        lift_restriction(int(appeal.target_id), reason=f"corrected on appeal: {note}",
+                         actor_id=actor.id, now=now)
+    detail = {"outcome": outcome, "target": appeal.target, "target_id": appeal.target_id}
+    record_credit(actor, "appeal.decide", f"appeal:{appeal.id}", now=now, reason=note,
+                  id_hash=id_hash, detail=detail)
+    try:
+        # Keyed on the appeal: of two decisions at once, the second finds the key taken.
+        outbox.post("appeal.decide", {"actor": actor_payload(actor), "appeal_id": appeal.id,
+                                      "outcome": outcome, "note": note},
+                    now=now, key=f"appeal:{appeal.id}")
+    except IntegrityError:
+        db.session.rollback()
+        raise ValidationFailed("This appeal was already decided.", code="already_decided",
+                               fields={"appeal_id": ["is decided"]}) from None
+    db.session.commit()
+    move_soon(now)
+    if appeal.decided_at is None:  # not recorded here yet: answer with the decision made
+        db.session.expunge(appeal)
+        appeal.record_decision(outcome, now, actor.id, actor.name, note)
     return appeal
 
 

@@ -1,23 +1,56 @@
 """Where health-side flows meet the credit store, through its narrow reads only.
 
 Passes and travel gates ask "is this holder barred from category C now?"; the
-holder alone is shown the restriction itself. Nothing here writes to the credit
-store, and a health code never influences a restriction.
+holder alone is shown the restriction itself. Credit authorities place and lift
+restrictions here, through the credit store's own functions; a health code never
+influences a restriction.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
 from checkpoints.verifier import RESTRICTABLE
 
+from ..credit.models import Restriction
 from ..credit.reads import is_restricted, own_restrictions
-from ..exceptions import Forbidden
+from ..credit.service import lift_restriction, place_restriction
+from ..exceptions import Forbidden, ValidationFailed
 from ..extensions import db
+from ..identity import IdentityKeys
 from ..models import Citizen, CodeState
+from .audit import Actor, record_credit
 from .token_status import bar_passes
+
+
+def place(actor: Actor, data: Mapping[str, Any], *, keys: IdentityKeys, now: datetime,
+          clock_skew: timedelta) -> Restriction:
+    """Place a restriction whose due process the schema has checked, once the person
+    has been notified. The restriction and its audit entry are both in the credit
+    store: one commit. Then bar the holder's live passes (``bar_live_passes``)."""
+    if data["notified_at"] > now + clock_skew:
+        raise ValidationFailed("The person has not been notified yet.", fields={
+            "notified_at": ["must not be in the future: notify the person first"]})
+    id_hash = keys.id_hash(data["id_number"])
+    restriction = place_restriction(data, id_hash=id_hash, actor_id=actor.id, now=now)
+    record_credit(actor, "restriction.place", f"restriction:{restriction.id}", now=now,
+                  id_hash=id_hash, detail={"categories": restriction.categories,
+                                           "legal_basis": data["legal_basis"]["ref"]})
+    db.session.commit()
+    return restriction
+
+
+def lift(actor: Actor, restriction_id: int, reason: str, *, now: datetime) -> Restriction:
+    """End a restriction; the record stays, with who lifted it and why (audited)."""
+    restriction = lift_restriction(restriction_id, reason=reason, actor_id=actor.id, now=now)
+    record_credit(actor, "restriction.lift", f"restriction:{restriction.id}", now=now,
+                  id_hash=restriction.id_hash, reason=reason)
+    db.session.commit()
+    return restriction
 
 
 def holder_restricted(issuer: str, subject: str, category: str, at: datetime,

@@ -263,3 +263,15 @@ def test_changing_codes_writes_nothing_to_the_credit_database(client, citizen, a
     assert before == after
     [mine] = client.get("/api/v1/me/restrictions", headers=holder).json["restrictions"]
     assert mine["categories"] == ["air", "rail"]  # a red code changed no credit record
+
+
+def test_the_credit_store_and_the_health_side_name_the_same_travel_categories():
+    """The credit store keeps its own list (it imports nothing from the health side);
+    a restriction it accepts must be one a gate and a travel pass know, and back."""
+    from backend.credit.models import RESTRICTABLE as CREDIT_RESTRICTABLE
+    from backend.models.checkpoints import CATEGORIES, EVERYDAY
+    from checkpoints.verifier import RESTRICTABLE
+
+    assert set(CREDIT_RESTRICTABLE) == set(RESTRICTABLE)
+    assert set(CATEGORIES) == set(EVERYDAY) | set(RESTRICTABLE)
+    assert not set(EVERYDAY) & set(RESTRICTABLE)

@@ -6,11 +6,10 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from checkpoints.verifier import RESTRICTABLE
 from risk import SYMPTOMS
 
 from .common import PHONE_RE, FullMatch, IdNumber, Name, StrictFloat, aware_time, code_field
-
-PASS_SCOPES = ("air", "rail", "hotel")
 
 
 class RegistrationSchema(Schema):
@@ -60,7 +59,7 @@ class QuestionnaireSchema(Schema):
 
 
 class TokenRequestSchema(Schema):
-    scope = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(PASS_SCOPES))
+    scope = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(RESTRICTABLE))
 
 
 class TokenResultSchema(Schema):
