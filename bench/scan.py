@@ -1,24 +1,36 @@
 """Online scans per second under gunicorn, next to the framework's ceiling on this machine.
 
     python bench/scan.py [--requests 20000] [--concurrency 16] [--citizens 2000] [--rounds 4]
+    python bench/scan.py --body token-only --rail-gates 0    # the figures before issue 16
 
 Drives ``POST /api/v1/scans`` of the real service (``gunicorn -w 4 wsgi:app``, sync
-workers) on PostgreSQL (databases ``bench_scan`` and ``bench_scan_credit``, made
-with ``createdb`` when missing, every table dropped and rebuilt by the migrations)
-and Redis (database 14, flushed), with ``CHECKIN_SINK=stream`` and the check-in
-worker ``flask --app wsgi drain-checkins`` running beside it. The same harness hits
+workers) on PostgreSQL (databases ``--database`` and ``<database>_credit``, by default
+``bench_scan`` and ``bench_scan_credit``, made with ``createdb`` when missing, every
+table dropped and rebuilt by the migrations) and Redis (``--redis-url``, by default
+database 14, flushed), with ``CHECKIN_SINK=stream`` and the check-in worker
+``flask --app wsgi drain-checkins`` running beside it. The same harness hits
 ``GET /healthz``, a trivial JSON route of the same app: the framework's ceiling.
 The two alternate in ``--rounds`` rounds so that both see the same machine.
 
-Setup (not timed) goes through the app itself, with rate limits off: an official,
-one checkpoint admitting green with ``--devices`` devices, ``--citizens``
-registered citizens of whom ``--yellow`` report a fever (their scans are refused,
-``color_not_admitted``), and one token each (POST /api/v1/me/tokens,
-TOKEN_LIFETIME_SECONDS raised for the run). The server runs with the default
-configuration, rate limits included: there are enough devices that none reaches
-its per-device scan limit. Scan ``i`` shows token ``i mod citizens`` at device
-``i mod devices``: every token is only ever scanned at its one checkpoint, which
-admits re-scans, so nothing is a replay.
+Each scan sends the body the shipped scanner page sends (static/js/scanner/main.js):
+``{"token": ..., "scan_id": <a random UUID>}``, which the route loads through its
+schema. ``--body token-only`` sends ``{"token": ...}`` alone, the route's fast path,
+as this benchmark did before issue 16.
+
+Setup (not timed) goes through the app itself, with rate limits off: an official;
+``--venues`` venues and ``--rail-gates`` rail gates of one region, all admitting
+green, with ``--devices`` devices shared out among them; ``--citizens`` registered
+citizens of whom ``--yellow`` report a fever (their scans are refused); and one
+token each (POST /api/v1/me/tokens, TOKEN_LIFETIME_SECONDS raised for the run).
+Citizen ``i`` belongs to checkpoint ``i mod checkpoints``. At a rail gate the token
+is a rail pass, and every admitted scan asks the credit store whether the holder is
+restricted; a share ``--restricted`` of the pass holders are restricted by a credit
+authority after their pass was issued (refused online, ``restricted``). A yellow
+holder gets no pass; at a rail gate their plain token is refused (``pass_required``).
+The server runs with the default configuration, rate limits included: there are
+enough devices that none reaches its per-device scan limit. Scan ``i`` shows token
+``i mod citizens`` at a device of its holder's checkpoint: every token is only ever
+scanned at its one checkpoint, which admits re-scans, so nothing is a replay.
 
 The load comes from bench/_loadgen.py, a separate single-threaded process on
 loopback that sends exactly the requests it is given over ``--concurrency``
@@ -48,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
@@ -69,9 +82,10 @@ from backend.services import context  # noqa: E402
 from backend.services.checkins import GROUP, STREAM  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432"
-DATABASES = ("bench_scan", "bench_scan_credit")
+DATABASE = "bench_scan"  # and bench_scan_credit
 REDIS_URL = "redis://127.0.0.1:6379/14"
 REGION = "bench"
+BODIES = ("scanner", "token-only")
 BIN = Path(sys.executable).parent
 SCAN, HEALTH = "/api/v1/scans", "/healthz"
 PARTS = ("gunicorn", "drain", "postgres", "redis", "generator", "other", "machine")
@@ -85,12 +99,17 @@ def tool(name: str) -> str:
     return str(path) if path.exists() else (shutil.which(name) or name)
 
 
-def configure(instance: Path, token_lifetime: int) -> None:
+def databases(name: str) -> tuple[str, str]:
+    return name, f"{name}_credit"
+
+
+def configure(instance: Path, token_lifetime: int, database: str, redis_url: str) -> None:
     """The environment shared by this process, the migrations, gunicorn and the worker."""
+    health, credit = databases(database)
     os.environ.update({
-        "DATABASE_URL": f"{PG}/{DATABASES[0]}",
-        "CREDIT_DATABASE_URL": f"{PG}/{DATABASES[1]}",
-        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": f"{PG}/{health}",
+        "CREDIT_DATABASE_URL": f"{PG}/{credit}",
+        "REDIS_URL": redis_url,
         "INSTANCE_PATH": str(instance),  # keys and secret under it: shared by all workers
         "CHECKIN_SINK": "stream",
         "TOKEN_LIFETIME_SECONDS": str(token_lifetime),
@@ -99,8 +118,8 @@ def configure(instance: Path, token_lifetime: int) -> None:
         os.environ.pop(name, None)
 
 
-def ensure_databases() -> None:
-    for name in DATABASES:
+def ensure_databases(database: str) -> None:
+    for name in databases(database):
         exists = subprocess.run(
             ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-tAc",
              f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
@@ -140,11 +159,13 @@ def rebuild_schema(app) -> None:
 
 @dataclass
 class Fleet:
-    """What setup made: device secrets and the tokens to scan with their colors."""
+    """What setup made: each checkpoint's device secrets, and the tokens to scan (token
+    ``i`` belongs to checkpoint ``i mod len(devices)``)."""
 
-    devices: list[str]
-    tokens: list[tuple[str, str]]
+    devices: list[list[str]]
+    tokens: list[str]
     yellow: int
+    restricted: int
     seconds: float
 
 
@@ -159,8 +180,10 @@ def expect(response, status: int) -> dict:
     return response.json
 
 
-def prepare(app, citizens: int, yellow_share: float, devices: int) -> Fleet:
-    """An official, one green-only checkpoint with devices, citizens and their tokens."""
+def prepare(app, citizens: int, yellow_share: float, devices: int,
+            categories: list[str], restricted_share: float) -> Fleet:
+    """An official, green-only checkpoints of ``categories`` sharing ``devices`` devices,
+    citizens and their tokens (rail passes at rail gates)."""
     started = time.perf_counter()
     client = app.test_client()
     with app.app_context():
@@ -168,33 +191,57 @@ def prepare(app, citizens: int, yellow_share: float, devices: int) -> Fleet:
         db.session.commit()
         context.keyring().active()  # the signing key exists before the helpers sign with it
     official = bearer(secret)
-    checkpoint = expect(client.post("/api/v1/checkpoints", headers=official, json={
-        "name": "Bench gate", "category": "venue", "region": REGION, "admits": ["green"]}), 201)
-    cid = checkpoint["checkpoint_id"]
-    device_secrets = [
-        expect(client.post(f"/api/v1/checkpoints/{cid}/devices", headers=official,
-                           json={"name": f"lane {n}"}), 201)["token"]
-        for n in range(devices)
-    ]
+    device_secrets: list[list[str]] = []
+    for c, category in enumerate(categories):
+        cid = expect(client.post("/api/v1/checkpoints", headers=official, json={
+            "name": f"Bench {category} {c}", "category": category, "region": REGION,
+            "admits": ["green"]}), 201)["checkpoint_id"]
+        device_secrets.append([
+            expect(client.post(f"/api/v1/checkpoints/{cid}/devices", headers=official,
+                               json={"name": f"lane {n}"}), 201)["token"]
+            for n in range(c, devices, len(categories))
+        ])
     with app.app_context():
         for engine in db.engines.values():
             engine.dispose()
     # Registering is the slow part (a dozen queries a citizen): one process per core.
     helpers = os.cpu_count() or 1
-    slices = [(range(k, citizens, helpers), yellow_share) for k in range(helpers)]
+    slices = [(range(k, citizens, helpers), yellow_share, categories, restricted_share)
+              for k in range(helpers)]
     with ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("spawn")) as pool:
         numbered = sorted(t for part in pool.map(register_citizens, slices) for t in part)
-    tokens = [(token, color) for _, token, color in numbered]  # citizen order: yellow spread out
-    yellow = sum(color == "yellow" for _, color in tokens)
-    return Fleet(device_secrets, tokens, yellow, time.perf_counter() - started)
+    # Citizen order: yellow and restricted holders spread out.
+    return Fleet(device_secrets, [token for _, token, _, _ in numbered],
+                 sum(color == "yellow" for _, _, color, _ in numbered),
+                 sum(restricted for *_, restricted in numbered),
+                 time.perf_counter() - started)
 
 
-def counter(app) -> dict[str, str]:
-    """A registrar's headers: every bench citizen is verified at a service counter."""
+def operator(app, role: Role, name: str) -> dict[str, str]:
+    """A registrar's headers (every bench citizen is verified at a service counter), or a
+    credit authority's."""
     with app.app_context():
-        _, secret = issue_credential(Role.REGISTRAR, region=REGION, name="bench counter")
+        _, secret = issue_credential(role, region=REGION, name=name)
         db.session.commit()
     return bearer(secret)
+
+
+def share(k: int, fraction: float) -> bool:
+    """Whether the ``k``-th of a series is in an evenly spread ``fraction`` of it."""
+    return int((k + 1) * fraction) > int(k * fraction)
+
+
+def restrict(client, authority: dict[str, str], id_number: str) -> None:
+    """A rail restriction in force, placed by a credit authority after due process."""
+    at = time.time()
+    expect(client.post("/api/v1/credit/restrictions", headers=authority, json={
+        "id_number": id_number, "categories": ["rail"],
+        "legal_basis": {"kind": "court_judgment", "ref": "(2026) Bench 1",
+                        "authority": "Bench Intermediate People's Court",
+                        "authority_level": "city"},
+        "notified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at - 10 * 86400)),
+        "effective_from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at - 86400)),
+        "remedy": "Pay the judgment debt."}), 201)
 
 
 def register_verified(client, registrar: dict[str, str], body: dict) -> dict[str, str]:
@@ -208,21 +255,32 @@ def register_verified(client, registrar: dict[str, str], body: dict) -> dict[str
     return holder
 
 
-def register_citizens(job: tuple[range, float]) -> list[tuple[int, str, str]]:
-    """Register the citizens numbered ``job[0]``, a share with a fever: (number, token, color)."""
-    numbers, yellow_share = job
+def register_citizens(job: tuple[range, float, list[str], float]
+                      ) -> list[tuple[int, str, str, bool]]:
+    """Register the citizens numbered ``job[0]``, a share with a fever, each with a token for
+    their checkpoint (a rail pass at a rail gate, a share of whose holders are then
+    restricted): (number, token, color, restricted)."""
+    numbers, yellow_share, categories, restricted_share = job
     app = setup_app()
-    client, tokens, registrar = app.test_client(), [], counter(app)
+    client, tokens = app.test_client(), []
+    registrar = operator(app, Role.REGISTRAR, "bench counter")
+    authority = operator(app, Role.CREDIT_AUTHORITY, "bench court")
     for i in numbers:
         serial = i + 1
         id_number = with_check_digit(f"{110000 + serial // 1000:06d}19900101{serial % 1000:03d}")
         holder = register_verified(client, registrar, {
             "name": "张三", "id_number": id_number, "phone": "13800138000", "region": REGION})
-        if int((i + 1) * yellow_share) > int(i * yellow_share):
+        yellow = share(i // len(categories), yellow_share)  # at every checkpoint alike
+        if yellow:
             expect(client.post("/api/v1/me/questionnaires", headers=holder,
                                json={"temperature_c": 38.6, "symptoms": []}), 201)
-        issued = expect(client.post("/api/v1/me/tokens", headers=holder, json={}), 201)
-        tokens.append((i, issued["token"], issued["color"]))
+        rail = categories[i % len(categories)] == "rail" and not yellow
+        issued = expect(client.post("/api/v1/me/tokens", headers=holder,
+                                    json={"scope": "rail"} if rail else {}), 201)
+        restricted = rail and share(i // len(categories), restricted_share)
+        if restricted:
+            restrict(client, authority, id_number)
+        tokens.append((i, issued["token"], issued["color"], restricted))
     return tokens
 
 
@@ -233,11 +291,19 @@ def write_requests(path: Path, specs) -> Path:
     return path
 
 
-def scan_requests(fleet: Fleet, start: int, count: int):
+def scan_requests(fleet: Fleet, start: int, count: int, body: str):
+    """Scan ``i`` shows token ``t = i mod citizens`` at a device of checkpoint
+    ``t mod checkpoints``, with the scanner page's body (a fresh scan id each) or, with
+    ``body="token-only"``, the token alone."""
+    checkpoints = len(fleet.devices)
     for i in range(start, start + count):
-        token, _ = fleet.tokens[i % len(fleet.tokens)]
-        yield {"method": "POST", "path": SCAN, "body": json.dumps({"token": token}),
-               "headers": bearer(fleet.devices[i % len(fleet.devices)])}
+        t = i % len(fleet.tokens)
+        devices = fleet.devices[t % checkpoints]
+        sent = {"token": fleet.tokens[t]}
+        if body == "scanner":
+            sent["scan_id"] = str(uuid.uuid4())  # crypto.randomUUID() in the page
+        yield {"method": "POST", "path": SCAN, "body": json.dumps(sent),
+               "headers": bearer(devices[(i // checkpoints) % len(devices)])}
 
 
 def health_requests(count: int):
@@ -308,11 +374,11 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_backends(app) -> list[int]:
+def postgres_backends(app, database: str) -> list[int]:
     with app.app_context():
         pids = db.session.execute(
             text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names)"),
-            {"names": list(DATABASES)}).scalars().all()
+            {"names": list(databases(database))}).scalars().all()
         db.session.remove()
     return list(pids)
 
@@ -412,6 +478,10 @@ def code_version() -> str:
 def report(ceiling: dict, scans: dict, args: argparse.Namespace) -> None:
     routes = (("GET /healthz (ceiling)", ceiling), ("POST /api/v1/scans", scans))
     print(f"code: {code_version()}")
+    body = ("token and scan_id, as the scanner page sends" if args.body == "scanner"
+            else "the token alone: the route's fast path")
+    print(f"scans: body {args.body} ({body}), at {args.venues} venues and {args.rail_gates} "
+          "rail gates")
     print(f"machine: {os.cpu_count()} cores, shared by the load generator (one process, "
           f"{args.concurrency} connections) with {args.workers} gunicorn sync workers, the "
           "drain worker, PostgreSQL and Redis: the generator competes with the server for CPU. "
@@ -441,13 +511,32 @@ def main() -> int:
     parser.add_argument("--yellow", type=float, default=0.05,
                         help="share of citizens with a fever (their scans are refused)")
     parser.add_argument("--devices", type=int, default=64,
-                        help="devices of the checkpoint (each has a scan rate limit)")
+                        help="devices, shared out among the checkpoints (each has a scan "
+                             "rate limit)")
+    parser.add_argument("--body", choices=BODIES, default="scanner",
+                        help="scanner: {token, scan_id} as static/js/scanner sends it; "
+                             "token-only: {token}, the route's fast path (before issue 16)")
+    parser.add_argument("--venues", type=int, default=2, help="venue checkpoints")
+    parser.add_argument("--rail-gates", type=int, default=2,
+                        help="rail gates (their tokens are rail passes; each admitted scan "
+                             "reads the credit store)")
+    parser.add_argument("--restricted", type=float, default=0.02,
+                        help="share of rail pass holders restricted after their pass")
+    parser.add_argument("--database", default=DATABASE,
+                        help="PostgreSQL database, and <name>_credit (dropped and rebuilt)")
+    parser.add_argument("--redis-url", default=REDIS_URL, help="Redis database (flushed)")
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (0: any free)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--rounds", type=int, default=4, help="ceiling and scans alternate")
     parser.add_argument("--warmup", type=int, default=1_000, help="untimed requests per route")
     args = parser.parse_args()
     if min(args.concurrency, args.citizens, args.devices, args.workers, args.rounds) < 1:
         parser.error("--concurrency, --citizens, --devices, --workers and --rounds must be >= 1")
+    categories = ["venue"] * args.venues + ["rail"] * args.rail_gates
+    if not categories or min(args.venues, args.rail_gates) < 0:
+        parser.error("--venues and --rail-gates: at least one checkpoint, none negative")
+    if args.devices < len(categories) or args.citizens < len(categories):
+        parser.error("--devices and --citizens must be at least the number of checkpoints")
     if args.requests < args.rounds:
         parser.error("--requests must be at least --rounds")
 
@@ -455,16 +544,20 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-scan-")))
-        configure(tmp / "instance", token_lifetime=3600)
-        ensure_databases()
+        configure(tmp / "instance", token_lifetime=3600, database=args.database,
+                  redis_url=args.redis_url)
+        ensure_databases(args.database)
         app = setup_app()
         redis = app.extensions["redis"]
         rebuild_schema(app)
-        fleet = prepare(app, args.citizens, args.yellow, args.devices)
-        print(f"setup: {args.citizens} citizens ({fleet.yellow} yellow), one token each, "
-              f"{args.devices} devices at one green-only checkpoint, in {fleet.seconds:.1f} s")
+        fleet = prepare(app, args.citizens, args.yellow, args.devices, categories,
+                        args.restricted)
+        print(f"setup: {args.citizens} citizens ({fleet.yellow} yellow, {fleet.restricted} "
+              f"restricted for rail), one token each, {args.devices} devices at "
+              f"{args.venues} venues and {args.rail_gates} rail gates (green only), "
+              f"in {fleet.seconds:.1f} s")
 
-        port = free_port()
+        port = args.port or free_port()
         gunicorn_log, drain_log = tmp / "gunicorn.log", tmp / "drain.log"
         drain = start(stack, [tool("flask"), "--app", "wsgi", "drain-checkins"], drain_log)
         master = start(stack, [tool("gunicorn"), "-w", str(args.workers),
@@ -477,13 +570,13 @@ def main() -> int:
                         meters)
 
         warm = [run("warm-health", health_requests(args.warmup)),
-                run("warm-scan", scan_requests(fleet, 0, args.warmup))]
-        meters.postgres = postgres_backends(app)  # the workers have connected by now
+                run("warm-scan", scan_requests(fleet, 0, args.warmup, args.body))]
+        meters.postgres = postgres_backends(app, args.database)  # the workers have connected by now
         health_runs, scan_runs, sent = [], [], args.warmup
         for n in range(args.rounds):
             count = args.requests // args.rounds + (n < args.requests % args.rounds)
             health_runs.append(run(f"health-{n}", health_requests(count)))
-            scan_runs.append(run(f"scan-{n}", scan_requests(fleet, sent, count)))
+            scan_runs.append(run(f"scan-{n}", scan_requests(fleet, sent, count, args.body)))
             sent += count
         drained_in = wait_drained(redis)
         if drain.poll() is not None:

@@ -2,11 +2,13 @@
 
 By default the suite runs on SQLite files and the in-process Redis stand-in. With
 DATABASE_URL, CREDIT_DATABASE_URL and REDIS_URL set (as ``.ci/run`` does) the same
-tests run against real PostgreSQL and Redis.
+tests run against real PostgreSQL and Redis. Tests marked ``postgresql`` skip
+themselves on SQLite; ``.ci/check_pg_ran.py`` makes sure they all ran on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import count
@@ -26,6 +28,16 @@ from backend.identity import with_check_digit
 from backend.models import Role
 
 _serial = count(1)
+ON_POSTGRESQL = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``@pytest.mark.postgresql(reason)``: the test shows what only PostgreSQL does."""
+    for item in items:
+        marker = item.get_closest_marker("postgresql")
+        if marker is not None and not ON_POSTGRESQL:
+            why = marker.args[0] if marker.args else "set DATABASE_URL"
+            item.add_marker(pytest.mark.skip(reason=f"PostgreSQL only: {why}"))
 
 
 def unique_id_number() -> str:

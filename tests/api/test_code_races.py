@@ -14,13 +14,12 @@ from backend.extensions import db
 from backend.services import codes
 
 
+@pytest.mark.postgresql("SQLite runs one writer at a time: no interleaving to show")
 def test_an_import_racing_the_holders_questionnaire_ends_in_the_stored_code(
         app, client, citizen, provider, monkeypatch):
     """The holder reports a normal temperature while a close-contact import for them
     arrives. Whichever commits last must not store a code computed without the other's
     record: the stored (and served) code is the close contact's red."""
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        pytest.skip("SQLite runs one writer at a time: no interleaving to show")
     holder, id_number, _ = citizen()
     read_facts, import_sent = threading.Event(), threading.Event()
     real_load_facts = codes.load_facts
@@ -68,13 +67,12 @@ def quick_lock_app(migrated):
     yield from conftest.app_on_migrated(config)
 
 
+@pytest.mark.postgresql("SQLite has no row locks")
 def test_an_evaluation_gives_up_on_a_held_code_with_a_503(quick_lock_app):
     """A publish holds its region's codes until it commits. Someone evaluated meanwhile
     waits DB_LOCK_TIMEOUT_MS at most, then gets a 503 to retry, with nothing stored,
     rather than holding a worker for the rest of the publish."""
     app = quick_lock_app
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        pytest.skip("SQLite has no row locks")
     client = app.test_client()
     holder, _, registered = conftest.register_verified(app, client)
     with app.app_context():

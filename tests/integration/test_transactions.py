@@ -22,10 +22,8 @@ from backend.services import codes
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _postgresql_only(app):
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        pytest.skip("the autocommit-until-write mode is PostgreSQL's (SQLite is left as is)")
+pytestmark = pytest.mark.postgresql(
+    "the autocommit-until-write mode is PostgreSQL's (SQLite is left as is)")
 
 
 def _status():

@@ -1,10 +1,26 @@
-"""Two deployments in one test: region A's codes are verified by region B's checkpoints."""
+"""Two deployments in one test: region A's codes are verified by region B's checkpoints.
 
+Region A is the suite's app. Region B runs on back ends of its own, of the same kinds as
+A's: SQLite files and the in-process Redis stand-in by default; with DATABASE_URL and
+CREDIT_DATABASE_URL on PostgreSQL, the databases ``<name>_peer`` and
+``<name>_peer_credit`` beside A's health database ``<name>`` (made with CREATE DATABASE
+when missing, their tables rebuilt by the migrations for each test); with REDIS_URL,
+the next Redis database (the one before, when A's is the server's last), flushed.
+"""
+
+import os
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
+import redis
 from flask_migrate import upgrade
+from psycopg import sql
+from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from backend import create_app
@@ -22,22 +38,67 @@ def _serve(app):
     return server, thread
 
 
+def _peer_database(url: str, name: str) -> str:
+    """``url`` naming the database ``name`` instead, which is made if missing."""
+    peer = make_url(url).set(database=name)
+    server = peer.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(server.render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return peer.render_as_string(hide_password=False)
+
+
+def _peer_redis(url: str) -> str:
+    """The Redis database after ``url``'s (before it, when that is the server's last)."""
+    client = redis.Redis.from_url(url)
+    try:
+        number = client.connection_pool.connection_kwargs.get("db", 0)
+        count = int(client.config_get("databases")["databases"])
+    finally:
+        client.close()
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{number + 1 if number + 1 < count else number - 1}"))
+
+
+def _peer_environment() -> dict[str, str]:
+    """Region B's DATABASE_URL, CREDIT_DATABASE_URL and REDIS_URL, beside region A's real
+    back ends where A has them (see the module's docstring)."""
+    env = {"DATABASE_URL": "", "CREDIT_DATABASE_URL": "", "REDIS_URL": ""}
+    health = os.environ.get("DATABASE_URL", "")
+    if health.startswith(("postgres://", "postgresql")):
+        name = make_url(health).database
+        env["DATABASE_URL"] = _peer_database(health, f"{name}_peer")
+        env["CREDIT_DATABASE_URL"] = _peer_database(
+            os.environ.get("CREDIT_DATABASE_URL") or health, f"{name}_peer_credit")
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = _peer_redis(os.environ["REDIS_URL"])
+    return env
+
+
 @pytest.fixture
-def region_b(tmp_path):
-    """A second deployment: its own issuer id, SQLite databases, keys and Redis stand-in."""
-    config = TestConfig(tmp_path / "b")
+def region_b(tmp_path) -> Iterator:
+    """A second deployment: its own issuer id, databases, keys and Redis."""
+    with pytest.MonkeyPatch.context() as patch:  # only while B's configuration is read
+        for name, value in _peer_environment().items():
+            patch.setenv(name, value)
+        config = TestConfig(tmp_path / "b")
     config.ISSUER_ID = "region-b"
-    config.SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'b-health.sqlite3'}"
-    config.SQLALCHEMY_BINDS = {"credit": f"sqlite:///{tmp_path / 'b-credit.sqlite3'}"}
-    config.REDIS_URL = ""
-    config.CHECKIN_SINK = "database"
     config.TRUST_FETCH_ALLOW = "127.0.0.1/32"  # region A serves its keys on loopback
     app = create_app(config)
     with app.app_context():
+        for bind_key in (None, "credit"):  # what a previous run left behind
+            meta = MetaData()
+            meta.reflect(bind=db.engines[bind_key])
+            meta.drop_all(bind=db.engines[bind_key])
+        if config.REDIS_URL:
+            app.extensions["redis"].flushdb()
         upgrade()
     yield app
     with app.app_context():
         db.session.remove()
+        if config.REDIS_URL:
+            app.extensions["redis"].flushdb()
         for engine in db.engines.values():
             engine.dispose()
 

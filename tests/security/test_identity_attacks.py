@@ -79,10 +79,6 @@ def credential(app, role: Role, region: str = "r1", **kwargs) -> dict[str, str]:
     return bearer(secret)
 
 
-def is_sqlite(app) -> bool:
-    return app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
-
-
 @pytest.fixture
 def registrar(operator):
     return operator(Role.REGISTRAR, region="r1", name="Counter r1")
@@ -359,13 +355,12 @@ def test_two_registrations_of_a_new_person_confirming_at_once_make_one_person(
     assert working.count(200) == 1
 
 
+@pytest.mark.postgresql("SQLite runs one writer at a time: no interleaving to show")
 def test_a_recovery_racing_the_old_phones_questionnaire_keeps_the_report(
         app, client, registrar, monkeypatch):
     """Held: the old phone reports a fever while the owner recovers on a new one. The
     stored code counts the report whichever commits last (both lock the stored code
     before reading the facts)."""
-    if is_sqlite(app):
-        pytest.skip("SQLite runs one writer at a time: no interleaving to show")
     from backend.services import codes
 
     old, id_number, _ = register_verified(app, client)
