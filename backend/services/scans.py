@@ -30,7 +30,7 @@ from checkpoints.verifier import (
     verify,
 )
 
-from ..exceptions import DomainError
+from ..exceptions import TooManyRequests
 from ..extensions import db
 from ..keys import KeyRing
 from ..models import DeviceBundle, ScanReceipt
@@ -106,17 +106,11 @@ class ScanContext:
     status_stale: bool = False  # a publish failed: republish before trusting Redis
     registry_incomplete: bool = False  # a token was issued unregistered (token_status)
     pseudonyms: TokenPseudonyms | None = None  # reads our tokens' ``sub`` back
-    # Scans a device may make per minute, counted inside the scan script itself so the
-    # hot path stays at one Redis round trip (the generic limiter would add more).
+    # Scans a device may make per minute, counted by the scan script (backend/limits.py)
     device_scans_per_minute: int = 1200
 
     def __post_init__(self) -> None:
         self.script = PackedScript(self.redis, _SCAN_LUA)
-
-
-class TooManyScans(DomainError):
-    status = 429
-    code = "too_many_requests"
 
 
 def scan_online(
@@ -164,8 +158,9 @@ def scan_online(
         changed = changed_ms_in_database(subject) if local else None
         outcome = "code_changed" if changed is not None and changed > args[0] else "ok"
         stream = False
-    if outcome == "rate_limited":
-        raise TooManyScans("This device scans faster than its limit allows.")
+    if outcome == "rate_limited":  # the window is the minute the key is named after
+        raise TooManyRequests("This device scans faster than its limit allows.",
+                              retry_after=60 - int(now.timestamp()) % 60)
     if outcome != "ok":
         decision = decision.refused(outcome)
         _count_refusal(ctx, checkpoint_id, at, decision.reason)
