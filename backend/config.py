@@ -37,7 +37,8 @@ def _sqlalchemy_url(url: str) -> str:
 
 
 def _limiter_storage(redis_url: str) -> str:
-    """Flask-Limiter's name for the same Redis: it spells a Unix socket ``redis+unix://``."""
+    """The ``limits`` package's name for the same Redis (a Unix socket is ``redis+unix://``);
+    without one, counters in process memory (the embedded default)."""
     if not redis_url:
         return "memory://"
     if redis_url.startswith("unix://"):
@@ -160,7 +161,7 @@ class Config:
         self.NOTIFY_SMS_WEBHOOK_URL = os.environ.get("NOTIFY_SMS_WEBHOOK_URL", "")
         self.NOTIFY_SMS_WEBHOOK_TOKEN = os.environ.get("NOTIFY_SMS_WEBHOOK_TOKEN", "")
 
-        # Rate limits (Flask-Limiter syntax); counters live in Redis when it is configured.
+        # Rate limits (the ``limits`` package's syntax); counted in Redis when it is configured.
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") not in ("0", "false")
         self.RATELIMIT_STORAGE_URI = _limiter_storage(self.REDIS_URL)
         self.RATE_LIMIT_FAILED_AUTH = os.environ.get("RATE_LIMIT_FAILED_AUTH", "30/minute")

@@ -10,7 +10,7 @@ from flask import Flask, jsonify, request
 from sqlalchemy.exc import OperationalError, SQLAlchemyError, StatementError
 from werkzeug.exceptions import HTTPException
 
-from .exceptions import DomainError
+from .exceptions import DomainError, TooManyRequests
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout ran out
 log = logging.getLogger(__name__)
@@ -67,9 +67,8 @@ def handle_http_exception(exc: HTTPException):
 
 def handle_domain_error(exc: DomainError):
     response = error_body(exc.status, exc.code, exc.message, exc.fields, **exc.extra)
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

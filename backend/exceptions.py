@@ -5,7 +5,8 @@
     ├── Conflict                409 (e.g. an ID number already registered)
     ├── NotFound                404
     ├── Forbidden               403 (authenticated but not allowed; ``restricted`` passes)
-    └── Unauthorized            401 (missing, unknown or revoked bearer secret)
+    ├── Unauthorized            401 (missing, unknown or revoked bearer secret)
+    └── TooManyRequests         429 with Retry-After (a rate limit, backend.limits)
 
 Rule problems come from ``risk.RulesetError`` and token problems from the verifier;
 both are mapped to the same shape.
@@ -59,3 +60,12 @@ class Forbidden(DomainError):
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds until the window resets: Retry-After

@@ -1,19 +1,18 @@
-"""Rate limits (Flask-Limiter, in Redis when REDIS_URL is set).
+"""Rate limits, counted in Redis when REDIS_URL is set.
 
 - every client: failed authentications (401) per address, ``RATE_LIMIT_FAILED_AUTH``,
   counted where authentication fails (``count_failed_authentication``) so that a
   request with a valid credential costs the limiter nothing;
 - registration per address, ``RATE_LIMIT_REGISTRATION`` (``count_registration``);
-- token issuance per credential, ``RATE_LIMIT_TOKENS``, counted in the view
-  (``count_token_issue``) with Flask-Limiter's strategy and storage;
+- token issuance per credential, ``RATE_LIMIT_TOKENS`` (``count_token_issue``);
 - questionnaires per credential, ``RATE_LIMIT_QUESTIONNAIRES`` (``count_questionnaire``);
 - verification: codes asked for per credential, ``RATE_LIMIT_VERIFICATION_REQUESTS``
   (``count_verification_request``), and codes tried per credential,
   ``RATE_LIMIT_VERIFICATION_ATTEMPTS`` (``count_verification_attempt``); each code also
   dies after a few wrong tries (services/verification.py);
-- scans per device, ``RATE_LIMIT_SCANS`` (counted inside the scan script, see
-  backend/services/scans.py, so a scan costs one Redis round trip).
-Over a limit the answer is 429 in the usual JSON error shape, with Retry-After.
+- scans per device, ``RATE_LIMIT_SCANS``, counted inside the scan script (see below).
+Over a limit the answer is 429 in the usual JSON error shape, with Retry-After
+(``TooManyRequests``, the one 429 of the service).
 
 One limit is silent: texts sent for one ID number, ``RATE_LIMIT_TEXTS_PER_PERSON``
 (``within_texts_per_person``), each kind (one-time codes, registration notices) counted
@@ -22,11 +21,22 @@ per-credential limits alone let N registrations get N times the codes (and guess
 and text the person N times. Past it nothing is sent and the answer stays the same:
 a 429 there would tell whether a code was due, that is whether the phone is on record.
 
-Flask-Limiter supplies the configuration (``RATELIMIT_ENABLED``,
-``RATELIMIT_STORAGE_URI``), the storage and the fixed-window strategy; each
-limit is counted in the view it guards. Its route decorators and before-request
-check are not used: they cost every request, limited or not, Python work and
-Redis round trips.
+The counting is the ``limits`` package's: a storage named by ``RATELIMIT_STORAGE_URI``
+(the same Redis as the rest of the service, or ``memory://``, per process, in the
+embedded default and the tests) and its fixed-window strategy, with limits written in
+its syntax (``"20/minute;500/day"``). Each limit is counted in the view it guards, at
+the moment that matters (a failure, a registration, a token issued), so a request that
+no limit concerns costs nothing: no before-request check, no extra Redis round trip.
+``RATELIMIT_ENABLED`` off turns them all off. If the storage is down the request goes
+on, and the miss is logged: a limit is a brake, not a gate the service stops at.
+
+Scans are counted apart, by the scan script itself (backend/services/scans.py): a
+scan is the hottest request and makes exactly one Redis round trip, which checks the
+holder's code and the replay and appends the check-in. Counting it here would add a
+second round trip (and the ``limits`` package's Python) to every scan, for what the
+script does in two commands on the trip it makes anyway: a fixed window of one minute
+per device, ``RATE_LIMIT_SCANS`` read as so many per minute. Past it the scan raises
+the same ``TooManyRequests``.
 """
 
 from __future__ import annotations
@@ -37,24 +47,27 @@ import math
 import time
 
 from flask import Flask, current_app, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from limits import parse_many
 from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
 
-from .exceptions import DomainError
+from .exceptions import TooManyRequests
 
 log = logging.getLogger(__name__)
 
 
-class TooManyRequests(DomainError):
-    status = 429
-    code = "too_many_requests"
+def init_limiter(app: Flask) -> None:
+    """This app's counters: the storage ``RATELIMIT_STORAGE_URI`` names, or none when
+    ``RATELIMIT_ENABLED`` is off."""
+    app.extensions["rate_limits"] = (
+        FixedWindowRateLimiter(storage_from_string(app.config["RATELIMIT_STORAGE_URI"]))
+        if app.config["RATELIMIT_ENABLED"] else None)
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
 
 
 def per_credential() -> str:
@@ -62,48 +75,22 @@ def per_credential() -> str:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return "cred:" + hashlib.sha256(header.encode()).hexdigest()[:24]
-    return "addr:" + (get_remote_address() or "unknown")
-
-
-limiter = Limiter(key_func=get_remote_address)
-
-
-def init_limiter(app: Flask) -> None:
-    """Flask-Limiter for its configuration, storage and strategy only (see above).
-
-    ``init_app`` also hooks the request cycle (a check before, headers after, a
-    clean-up at teardown) for its decorator and default-limit modes, unused here;
-    the hooks would still run on every request, so they are taken out again.
-    """
-    limiter.init_app(app)
-    for hooks in (app.before_request_funcs, app.after_request_funcs,
-                  app.teardown_request_funcs):
-        hooks[None] = [f for f in hooks.get(None, []) if not _belongs_to_limiter(f)]
-
-
-def _belongs_to_limiter(hook: object) -> bool:
-    owner = getattr(hook, "__self__", None)  # a bound method
-    args = getattr(hook, "args", ())  # a functools.partial
-    return owner is limiter or bool(args and args[0] is limiter)
+    return "addr:" + client_address()
 
 
 def _count(config_key: str, scope: str, key: str, refusal: str) -> None:
-    """One hit on every limit of ``config_key`` for ``key``; 429 when one is exhausted.
-
-    Flask-Limiter's strategy and storage, called directly: its route decorator and
-    before-request check cost a token request two Redis round trips and much Python.
-    If the storage is down the request goes on (and the miss is logged).
-    """
+    """One hit on every limit of ``config_key`` for ``key``; 429 when one is exhausted."""
     reset = _hit(config_key, scope, key)
     if reset is not None:
         raise TooManyRequests(refusal, retry_after=max(1, math.ceil(reset - time.time())))
 
 
 def _hit(config_key: str, scope: str, key: str) -> float | None:
-    """Count one hit; when a limit is exhausted, the time it resets, else None."""
-    if not limiter.enabled:
+    """Count one hit; when a limit is exhausted, the time it resets, else None.
+    If the storage is down, None (the request goes on) and a warning."""
+    strategy: FixedWindowRateLimiter | None = current_app.extensions["rate_limits"]
+    if strategy is None:
         return None
-    strategy = limiter.limiter
     try:
         limits = parse_many(current_app.config[config_key])
         exhausted = [limit for limit in limits if not strategy.hit(limit, scope, key)]
@@ -119,17 +106,16 @@ def _hit(config_key: str, scope: str, key: str) -> float | None:
 def count_failed_authentication() -> None:
     """Count a refused credential against the caller's address; past the limit, 429.
 
-    A Flask-Limiter application limit would read the counter before every request
-    to deduct on 401s only; counting at the failure costs nothing to a caller whose
-    credential is good, and stops guessing just the same.
+    Counted at the failure, not checked before every request: a caller whose
+    credential is good costs the counter nothing, and guessing stops just the same.
     """
-    _count("RATE_LIMIT_FAILED_AUTH", "failed-auth", get_remote_address() or "unknown",
+    _count("RATE_LIMIT_FAILED_AUTH", "failed-auth", client_address(),
            "Too many failed authentications from this address; try again later.")
 
 
 def count_registration() -> None:
     """Count a registration from this address; past ``RATE_LIMIT_REGISTRATION``, 429."""
-    _count("RATE_LIMIT_REGISTRATION", "registration", get_remote_address() or "unknown",
+    _count("RATE_LIMIT_REGISTRATION", "registration", client_address(),
            "Too many registrations from this address; try again later.")
 
 

@@ -1,11 +1,21 @@
 """A Lua script called as one pre-packed EVALSHA, over connections kept for it alone.
 
-The online scan makes one Redis round trip, and redis-py's generic command path
-around it (a pool checkout that polls the socket, a deprecation shim, per-argument
-encoding, a retry wrapper) cost about as much CPU in the web worker as the round
-trip itself. This sends the same bytes with less Python in between. The
-connections are still redis-py's own, made from the client's settings, so
-connecting, AUTH, SELECT, TLS, timeouts and reply parsing are unchanged.
+A fenced hot-path trick, for the scan script only (backend/services/scans.py): the
+plain way is redis-py's ``client.register_script(source)``, which this must answer
+exactly as (tests/integration/test_redis_script.py holds the two to the same
+replies, a flushed script cache, a restart, an outage and threads). It is kept
+because bench/scan.py shows it pays: measured against ``register_script`` in one
+sitting (issue 16: five runs of each, alternating, on a shared 2-core machine),
+scans reached 0.40-0.50 of the ceiling with it (mean 0.45) and 0.33-0.41 without
+(mean 0.37), ahead in every pair; a call costs 22 us of CPU in the process instead of
+47. Drop it for ``register_script`` when a run like that no longer shows 10%.
+
+Where the time goes in the plain path: a pool checkout that polls the socket, a
+deprecation shim, per-argument encoding and a retry wrapper, which together cost
+about as much CPU in the web worker as the round trip itself. This sends the same
+bytes with less Python in between. The connections are still redis-py's own, made
+from the client's settings, so connecting, AUTH, SELECT, TLS, timeouts and reply
+parsing are unchanged.
 """
 
 from __future__ import annotations

@@ -7,14 +7,12 @@ psycopg forgets its prepared statements at every ROLLBACK, so the hottest query 
 all (the caller's credential) was parsed and planned anew on every request.
 
 Here a PostgreSQL connection runs in autocommit, and BEGIN is sent just before the
-first statement that is not a plain SELECT: a write, a SELECT ... FOR UPDATE, a
-savepoint, DDL, SQL text (an advisory lock is SQL text), or a read through a
-server-side cursor. From there to COMMIT or ROLLBACK everything is one transaction,
-exactly as before; SQLAlchemy still calls ``commit()`` and ``rollback()``, which
-psycopg sends only when a transaction is open. The SELECTs before it each read
-their own snapshot, and that is what READ COMMITTED gives to the statements of a
-transaction as well; so no request reads or writes anything differently. A
-read-only request costs one round trip instead of three.
+first statement that is not a plain read. From there to COMMIT or ROLLBACK everything
+is one transaction, exactly as before; SQLAlchemy still calls ``commit()`` and
+``rollback()``, which psycopg sends only when a transaction is open. The reads before
+it each read their own snapshot, and that is what READ COMMITTED gives to the
+statements of a transaction as well; so no request reads or writes anything
+differently. A read-only request costs one round trip instead of three.
 
 That premise is checked, not assumed: the mode is used only where the database's
 default isolation is READ COMMITTED and the engine sets no level of its own. A
@@ -22,14 +20,23 @@ connection given an isolation level for its own use (``AUTOCOMMIT`` for VACUUM,
 ``SERIALIZABLE``) runs exactly as SQLAlchemy sets it up, and goes back to this
 mode at its next checkout.
 
-A SELECT that must hold what it reads until the commit takes a lock (FOR UPDATE)
-and so begins the transaction. A function with side effects belongs in SQL text,
-never in a ``select(func....)``: that would run outside the transaction. Two-phase
-commit needs a connection outside this mode (an explicit isolation level).
+A plain read is a SELECT built with SQLAlchemy whose SQL, as sent, takes no row lock
+(``FOR UPDATE``, ``FOR SHARE``...) and calls no function, run on a client-side cursor
+(a server-side one is a DECLARE, which needs a transaction). Everything else begins
+the transaction: a write, a lock, a savepoint, DDL, SQL text, a server-side cursor,
+and a SELECT that calls a function. A function may act beyond its result (an advisory
+lock held until the commit, ``nextval``, a function of our own that writes) and the
+SQL does not say which ones do, so every call counts; that costs a BEGIN only to the
+few reads that aggregate (counts for a listing, statistics), none on the hot paths.
+The rule reads the SQL PostgreSQL will parse, not SQLAlchemy's statement objects, so
+a call hidden in ``literal_column`` or ``text`` inside a ``select`` counts too.
+
+Two-phase commit needs a connection outside this mode (an explicit isolation level).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from psycopg import ServerCursor
@@ -38,6 +45,10 @@ from sqlalchemy import Select, event
 from sqlalchemy.engine import Engine
 
 _MODE = "begin_before_first_write"  # the connection record's flag
+# A row-locking clause, or a call: a name followed by "(" (SQLAlchemy renders "IN (",
+# "EXISTS (" and its parameters, "%(name)s", otherwise). A CAST(...) or a type's
+# length, VARCHAR(20), matches too: a BEGIN too many, never one too few.
+_LOCK_OR_CALL = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b|\w\(")
 
 
 def begin_before_first_write(engine: Engine) -> None:
@@ -75,19 +86,19 @@ def begin_before_first_write(engine: Engine) -> None:
                                                                      context))
 
 
-def _begin_if_needed(cursor: Any, _statement: str, _parameters: Any, context: Any) -> None:
+def _begin_if_needed(cursor: Any, statement: str, _parameters: Any, context: Any) -> None:
     connection = cursor.connection
     if (connection.autocommit
             and connection.info.transaction_status is TransactionStatus.IDLE
             and "isolation_level" not in context.execution_options
-            and not _reads_only(cursor, context)):
+            and not _plain_read(cursor, statement, context)):
         connection.execute("BEGIN", prepare=False)
     # None: the statement itself is then executed as usual.
 
 
-def _reads_only(cursor: Any, context: Any) -> bool:
-    """A SELECT without a row lock, on a client-side cursor (a server-side one is a
-    DECLARE, which PostgreSQL allows only inside a transaction)."""
-    statement = getattr(getattr(context, "compiled", None), "statement", None)
-    return (isinstance(statement, Select) and statement._for_update_arg is None
-            and not isinstance(cursor, ServerCursor))
+def _plain_read(cursor: Any, sql: str, context: Any) -> bool:
+    """A SQLAlchemy SELECT whose SQL locks no row and calls no function, on a
+    client-side cursor (see the module docstring)."""
+    compiled = getattr(context, "compiled", None)  # None for SQL text
+    return (compiled is not None and isinstance(compiled.statement, Select)
+            and not isinstance(cursor, ServerCursor) and _LOCK_OR_CALL.search(sql) is None)

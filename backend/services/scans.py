@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from marshmallow import Schema, ValidationError
 from redis.exceptions import RedisError
@@ -30,7 +30,7 @@ from checkpoints.verifier import (
     verify,
 )
 
-from ..exceptions import DomainError
+from ..exceptions import TooManyRequests
 from ..extensions import db
 from ..keys import KeyRing
 from ..models import DeviceBundle, ScanReceipt
@@ -52,22 +52,54 @@ SEEN_KEY = "hc:seen:{issuer}:{subject}:{jti}"
 NO_STATUS_KEY = "hc:code:-"  # other issuers' codes: no status here, the short lifetime rules
 RATE_KEY = "hc:rl:scan:{device}:{minute}"
 
-_SCAN_LUA = """
-if redis.call('EXISTS', KEYS[4]) == 0 then return 'no_status' end
-local n = redis.call('INCR', KEYS[5])
-if n == 1 then redis.call('EXPIRE', KEYS[5], 60) end
-if n > tonumber(ARGV[9]) then return 'rate_limited' end
-local changed = redis.call('HGET', KEYS[1], 'changed_ms')
-if changed and tonumber(changed) > tonumber(ARGV[1]) then return 'code_changed' end
-local seen = redis.call('GET', KEYS[2])
-if seen and seen ~= ARGV[2] then return 'replayed' end
-if not seen then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end
-if ARGV[4] == '1' then
-  redis.call('XADD', KEYS[3], '*', 'scan_id', ARGV[5], 'checkpoint', ARGV[2],
-             'iss', ARGV[6], 'sub', ARGV[7], 'at', ARGV[8])
+
+class ScanKeys(NamedTuple):
+    """The scan script's KEYS, in order; the script calls each by its field's name."""
+
+    code_key: str  # the holder's code status (CODE_KEY), or NO_STATUS_KEY
+    seen_key: str  # the token's replay mark (SEEN_KEY)
+    stream_key: str  # the check-in stream
+    status_ready_key: str  # present while Redis holds every code status
+    rate_key: str  # this device's scans this minute (RATE_KEY)
+
+
+class ScanArgs(NamedTuple):
+    """The scan script's ARGV, in order; the script calls each by its field's name."""
+
+    issued_ms: int  # the token's iat
+    checkpoint: int
+    replay_seconds: int
+    write_stream: str  # "1": append the check-in to the stream
+    scan_id: str
+    issuer: str
+    subject: str  # for our own tokens the holder's stored subject
+    scanned_ms: int
+    scans_per_minute: int
+
+
+def _named(body: str) -> str:
+    """``body`` after locals naming its KEYS and ARGV: one list for Python and Lua."""
+    prologue = [f"local {name} = KEYS[{i}]" for i, name in enumerate(ScanKeys._fields, 1)]
+    prologue += [f"local {name} = ARGV[{i}]" for i, name in enumerate(ScanArgs._fields, 1)]
+    return "\n".join(prologue) + "\n" + body
+
+
+SCAN_SCRIPT = _named("""\
+if redis.call('EXISTS', status_ready_key) == 0 then return 'no_status' end
+local n = redis.call('INCR', rate_key)
+if n == 1 then redis.call('EXPIRE', rate_key, 60) end
+if n > tonumber(scans_per_minute) then return 'rate_limited' end
+local changed = redis.call('HGET', code_key, 'changed_ms')
+if changed and tonumber(changed) > tonumber(issued_ms) then return 'code_changed' end
+local seen = redis.call('GET', seen_key)
+if seen and seen ~= checkpoint then return 'replayed' end
+if not seen then redis.call('SET', seen_key, checkpoint, 'EX', replay_seconds) end
+if write_stream == '1' then
+  redis.call('XADD', stream_key, '*', 'scan_id', scan_id, 'checkpoint', checkpoint,
+             'iss', issuer, 'sub', subject, 'at', scanned_ms)
 end
 return 'ok'
-"""
+""")
 
 
 def _ms(at: datetime) -> int:
@@ -107,17 +139,11 @@ class ScanContext:
     status_stale: bool = False  # a publish failed: republish before trusting Redis
     registry_incomplete: bool = False  # a token was issued unregistered (token_status)
     pseudonyms: TokenPseudonyms | None = None  # reads our tokens' ``sub`` back
-    # Scans a device may make per minute, counted inside the scan script itself so the
-    # hot path stays at one Redis round trip (the generic limiter would add more).
+    # Scans a device may make per minute, counted by the scan script (backend/limits.py)
     device_scans_per_minute: int = 1200
 
     def __post_init__(self) -> None:
-        self.script = PackedScript(self.redis, _SCAN_LUA)
-
-
-class TooManyScans(DomainError):
-    status = 429
-    code = "too_many_requests"
+        self.script = PackedScript(self.redis, SCAN_SCRIPT)
 
 
 def scan_online(
@@ -144,11 +170,14 @@ def scan_online(
     code_key = CODE_KEY.format(subject=subject) if local else NO_STATUS_KEY
     seen_key = SEEN_KEY.format(issuer=decision.issuer, subject=decision.subject,
                                jti=decision.jti)
-    args = [int((decision.issued_at or 0) * 1000), checkpoint_id, ctx.replay_window_seconds,
-            "1" if ctx.write_stream else "0", scan_id, decision.issuer, subject, _ms(at),
-            ctx.device_scans_per_minute]
-    keys = [code_key, seen_key, STREAM, STATUS_READY_KEY,
-            RATE_KEY.format(device=device_id, minute=int(now.timestamp()) // 60)]
+    args = ScanArgs(issued_ms=int((decision.issued_at or 0) * 1000), checkpoint=checkpoint_id,
+                    replay_seconds=ctx.replay_window_seconds,
+                    write_stream="1" if ctx.write_stream else "0", scan_id=scan_id,
+                    issuer=decision.issuer, subject=subject, scanned_ms=_ms(at),
+                    scans_per_minute=ctx.device_scans_per_minute)
+    keys = ScanKeys(code_key=code_key, seen_key=seen_key, stream_key=STREAM,
+                    status_ready_key=STATUS_READY_KEY,
+                    rate_key=RATE_KEY.format(device=device_id, minute=int(now.timestamp()) // 60))
     try:
         if ctx.status_stale:
             _republish(ctx, now)
@@ -163,10 +192,11 @@ def scan_online(
         ctx.on_degraded(exc)
         ctx.status_stale = True
         changed = changed_ms_in_database(subject) if local else None
-        outcome = "code_changed" if changed is not None and changed > args[0] else "ok"
+        outcome = "code_changed" if changed is not None and changed > args.issued_ms else "ok"
         stream = False
-    if outcome == "rate_limited":
-        raise TooManyScans("This device scans faster than its limit allows.")
+    if outcome == "rate_limited":  # the window is the minute the key is named after
+        raise TooManyRequests("This device scans faster than its limit allows.",
+                              retry_after=60 - int(now.timestamp()) % 60)
     if outcome != "ok":
         decision = decision.refused(outcome)
         _count_refusal(ctx, checkpoint_id, at, decision.reason)

@@ -1,5 +1,7 @@
 """Rate limits, health and readiness, metrics, and scans that survive a Redis outage."""
 
+import socket
+
 import conftest
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -80,6 +82,32 @@ def test_guessing_does_not_lock_out_a_good_credential_at_the_same_address(limite
     assert [client.get("/api/v1/me/code", headers=bad).status_code
             for _ in range(4)] == [401, 401, 401, 429]
     assert client.get("/api/v1/me/code", headers=holder).status_code == 200
+
+
+@pytest.fixture
+def app_with_counters_down(migrated):
+    config = TestConfig(migrated)
+    config.RATELIMIT_ENABLED = True
+    config.RATELIMIT_STORAGE_URI = f"redis://127.0.0.1:{_closed_port()}/0"
+    config.RATE_LIMIT_REGISTRATION = "1/minute"
+    yield from conftest.app_on_migrated(config)
+
+
+def test_a_limit_whose_counter_is_unreachable_lets_the_request_through(
+        app_with_counters_down, caplog):
+    """The counters' Redis down: the request goes on, and the miss is logged."""
+    client = app_with_counters_down.test_client()
+    with caplog.at_level("WARNING", logger="backend.limits"):
+        assert [_register(client).status_code for _ in range(2)] == [201, 201]
+    assert [r.getMessage() for r in caplog.records if r.name == "backend.limits"] == [
+        "rate-limit counter unavailable (registration): ConnectionError"] * 2
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_healthz_and_readyz(client):
@@ -186,3 +214,4 @@ def test_scans_are_limited_per_device_inside_the_scan_script(limited_app):
                for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert answers[2].json["error"]["code"] == "too_many_requests"
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60

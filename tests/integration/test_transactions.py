@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, literal, literal_column, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backend.extensions import db
@@ -102,6 +102,28 @@ def test_an_advisory_lock_in_sql_text_is_held_until_the_commit(app):
             other.close()
 
 
+@pytest.mark.parametrize("lock", [
+    lambda key: select(func.pg_advisory_xact_lock(key)),
+    lambda key: select(literal_column(f"pg_advisory_xact_lock({int(key)})")),
+    lambda key: select(literal(1).label("one"), func.pg_advisory_xact_lock(key)),
+], ids=["func", "literal_column", "beside-a-value"])
+def test_a_select_of_a_function_runs_inside_the_transaction(app, lock):
+    """A function may act beyond its result (here a lock held until the commit, as
+    nextval draws a number): as the first statement of a unit of work it begins the
+    transaction, never runs alone in autocommit."""
+    with app.app_context():
+        db.session.execute(lock(4243)).all()
+        assert _status() is TransactionStatus.INTRANS
+        other = _other_connection(app)
+        try:
+            assert other.execute(text("SELECT pg_try_advisory_xact_lock(4243)")).scalar() is False
+            other.rollback()
+            db.session.commit()
+            assert other.execute(text("SELECT pg_try_advisory_xact_lock(4243)")).scalar() is True
+        finally:
+            other.close()
+
+
 def test_a_savepoint_as_the_first_statement_is_inside_a_transaction(app):
     with app.app_context():
         with db.session.begin_nested():
@@ -153,8 +175,9 @@ def test_a_connection_dropped_before_the_first_write_is_reported_and_replaced(ap
     connection is invalidated, the caller sees SQLAlchemy's error, the next one works."""
     with app.app_context():
         # The request's read: no transaction is open, but the session keeps its connection.
-        pid = db.session.execute(select(func.pg_backend_pid())).scalar_one()
+        db.session.execute(select(Credential.id).limit(1)).all()
         assert _status() is TransactionStatus.IDLE
+        pid = db.session.connection().connection.dbapi_connection.info.backend_pid
         with psycopg.connect(db.engines[None].url.set(drivername="postgresql")
                              .render_as_string(hide_password=False), autocommit=True) as other:
             other.execute("SELECT pg_terminate_backend(%s)", (pid,))
@@ -188,11 +211,12 @@ def test_an_isolation_level_asked_for_is_the_one_used_and_the_mode_comes_back(ap
         engine = db.engines[None]
         with engine.connect().execution_options(isolation_level="SERIALIZABLE") as conn:
             assert conn.execute(text("SHOW transaction_isolation")).scalar() == "serializable"
-            pid = conn.execute(select(func.pg_backend_pid())).scalar()
+            pid = conn.connection.dbapi_connection.info.backend_pid
         # The same pooled connection, checked out again: reads open no transaction.
         with engine.connect() as conn:
-            assert conn.execute(select(func.pg_backend_pid())).scalar() == pid
             dbapi = conn.connection.dbapi_connection
+            assert dbapi.info.backend_pid == pid
+            conn.execute(select(Credential.id).limit(1)).all()
             assert dbapi.info.transaction_status is TransactionStatus.IDLE
             conn.execute(text("SELECT 1"))  # SQL text begins one, at the default level
             assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
@@ -217,6 +241,6 @@ def test_the_credit_store_runs_in_the_same_mode(app):
     with app.app_context():
         engine = db.engines["credit"]
         with engine.connect() as conn:
-            conn.execute(select(func.now())).scalar()
+            conn.execute(select(literal(1))).scalar()
             assert conn.connection.dbapi_connection.info.transaction_status \
                 is TransactionStatus.IDLE
