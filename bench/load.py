@@ -54,8 +54,8 @@ from backend.identity import with_check_digit  # noqa: E402
 from backend.models import Role  # noqa: E402
 from backend.services import context  # noqa: E402
 
-harness.DATABASES = ("bench_load", "bench_load_credit")
-harness.REDIS_URL = "redis://127.0.0.1:6379/13"
+DATABASE = "bench_load"  # and bench_load_credit
+REDIS_URL = "redis://127.0.0.1:6379/13"
 REGION = harness.REGION
 
 
@@ -260,11 +260,13 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="hc-load-"))
-    harness.configure(work / "instance", token_lifetime=3600)
-    harness.ensure_databases()
+    harness.configure(work / "instance", token_lifetime=3600, database=DATABASE,
+                      redis_url=REDIS_URL)
+    harness.ensure_databases(DATABASE)
     app = harness.setup_app()
     harness.rebuild_schema(app)
-    fleet = harness.prepare(app, args.citizens, 0.0, args.devices)
+    fleet = harness.prepare(app, args.citizens, 0.0, args.devices, ["venue"], 0.0)
+    [devices] = fleet.devices  # one venue: every token is scanned there
     client = app.test_client()
     with app.app_context():
         creds = {}
@@ -279,11 +281,11 @@ def main() -> int:
             rule["when"]["and"][1]["or"][0][">="][1] = 37.0
     draft_id = client.post("/api/v1/rulesets", headers=harness.bearer(creds[Role.OFFICIAL]),
                            json={"rules": active, "note": "load run"}).json["id"]
-    tokens = [token for token, _ in fleet.tokens]
+    tokens = fleet.tokens
     # Citizens' own secrets: new accounts (the fleet's are not kept). Enough of them that
     # no one asks for more tokens than RATE_LIMIT_TOKENS allows: a refusal (429) costs
     # the server far less than a token, and would flatter the figure.
-    registrar = harness.counter(app)
+    registrar = harness.operator(app, Role.REGISTRAR, "load counter")
     for n in range(args.accounts):
         holder = harness.register_verified(client, registrar, {
             "name": "Load Citizen", "phone": "13800000000", "region": REGION,
@@ -307,21 +309,21 @@ def main() -> int:
                               work / "drain.log")
         harness.wait_ready(gunicorn, port, work / "gunicorn.log")
         warm_admitted = warm_up(port, creds[Role.DATA_PROVIDER], citizen_secrets,
-                                fleet.devices, tokens)
+                                devices, tokens)
         # Forked load processes (perf_counter is the system's monotonic clock, so their
         # times compare with this process's); the importer and the official are threads here.
         mp = multiprocessing.get_context("fork")
         out = mp.Queue()
         until = time.perf_counter() + args.seconds
         share = args.processes / max(1, args.scanners + args.citizen_threads)
-        groups = [(scanner_loop, n, (port, fleet.devices, tokens, until))
+        groups = [(scanner_loop, n, (port, devices, tokens, until))
                   for n in spread(args.scanners, round(args.scanners * share))]
         groups += [(citizen_loop, n, (port, citizen_secrets, until))
                    for n in spread(args.citizen_threads, round(args.citizen_threads * share))]
         processes = [mp.Process(target=run_group, args=(*group, out)) for group in groups]
         threads = [threading.Thread(target=importer_loop, args=(
             port, creds[Role.DATA_PROVIDER],
-            lambda i: fleet.devices[i % len(fleet.devices)], tokens, victims, until, out))]
+            lambda i: devices[i % len(devices)], tokens, victims, until, out))]
         threads.append(threading.Thread(target=official_loop, args=(
             port, creds[Role.OFFICIAL], draft_id, until - args.seconds / 2, out)))
         server = {gunicorn.pid, *harness.child_pids(gunicorn.pid)}
