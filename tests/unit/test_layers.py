@@ -5,6 +5,8 @@
 - ``backend/credit/`` is the credit store, apart from the health side: it reads no
   health model or service, only the shared extensions, column types and exceptions.
 - No module imports another module's private (``_name``) names.
+- A view module (``backend/api/*.py``) defines no schema: bodies live in
+  ``backend/api/schemas/<blueprint>.py`` (see that package's docstring).
 """
 
 from __future__ import annotations
@@ -77,6 +79,17 @@ def private_imports(tree: ast.Module) -> list[str]:
     return found
 
 
+def schema_classes(tree: ast.Module) -> list[str]:
+    """Classes defined here whose bases include a ``...Schema`` (marshmallow bodies)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            bases = [ast.unparse(base).split(".")[-1] for base in node.bases]
+            if any(base.endswith("Schema") for base in bases):
+                found.append(f"line {node.lineno}: class {node.name}")
+    return found
+
+
 def test_pure_cores_import_neither_the_app_nor_its_frameworks():
     bad = {path: found for path, tree in sources(*PURE_PACKAGES)
            if (found := framework_imports(tree))}
@@ -95,7 +108,16 @@ def test_no_module_imports_private_names_of_another():
     assert bad == {}
 
 
+def test_view_modules_define_no_schema():
+    views = [(path, tree) for path, tree in sources("backend/api")
+             if "/schemas/" not in path]
+    bad = {path: found for path, tree in views if (found := schema_classes(tree))}
+    assert bad == {}
+
+
 @pytest.mark.parametrize(("check", "source"), [
+    (schema_classes, "class LiftSchema(Schema):\n    pass\n"),
+    (schema_classes, "class Page(ma.Schema):\n    pass\n"),
     (framework_imports, "from backend.api.base import Blueprint"),
     (framework_imports, "import flask"),
     (framework_imports, "from flask_sqlalchemy import SQLAlchemy"),
@@ -120,6 +142,7 @@ def test_each_check_finds_what_it_forbids(check, source):
     (health_side_imports, "from ..extensions import db\nfrom .models import Restriction"),
     (health_side_imports, "from backend.credit.models import Restriction"),
     (private_imports, "from __future__ import annotations\nfrom . import prebuilt"),
+    (schema_classes, "class Blueprint(flask_smorest.Blueprint):\n    pass\n"),
 ])
 def test_each_check_lets_through_what_it_allows(check, source):
     assert check(ast.parse(source)) == []
