@@ -15,8 +15,13 @@ a CLI command or a job, one batch commit at a time. Nobody else publishes.
   what was recorded inside it and keeps the rest.
 - A transaction that ends without committing (a session closed mid-way) forgets too.
 - Redis down: the request still succeeds. The database stays the truth: scans fall
-  back to it, and the next scan once Redis answers copies the recent changes over
-  first (``republish_recent``).
+  back to it, and once Redis answers, recent changes are copied over from the
+  database (``republish_recent``) before Redis is trusted again, by every process,
+  not only the one whose publish failed: that process withdraws Redis's "complete"
+  mark (``STATUS_READY_KEY``) as soon as Redis answers (a thread, retrying for up to
+  a minute), and every worker's next scan or bundle finds the mark gone and refills
+  first. A CLI command whose publish failed waits up to ten seconds for Redis before
+  it exits.
 
 The credit store shares the session (its own engine) but never changes a code, so
 it records nothing here.
@@ -24,6 +29,9 @@ it records nothing here.
 
 from __future__ import annotations
 
+import atexit
+import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +48,11 @@ from ..health import note_degraded
 from . import token_status
 
 CODE_KEY = "hc:code:{subject}"
+# Set when Redis holds every recent change (republish_recent); scans trust Redis only then.
+STATUS_READY_KEY = "hc:code:ready"
+WITHDRAW_ATTEMPTS, WITHDRAW_PAUSE_SECONDS = 120, 0.5  # a minute of retries
+WITHDRAW_AT_EXIT_SECONDS = 10  # how long a process that is ending still tries
+log = logging.getLogger(__name__)
 # session.info[RECORDED]: (innermost savepoint or None, changes), in the order recorded.
 RECORDED = "code_changes"
 
@@ -94,14 +107,16 @@ def _publish_committed(session: Session) -> None:
     if not recorded:
         return
     changes = [change for _, batch in recorded for change in batch]
+    redis = redis_store.client()
     try:
-        publish_changes(redis_store.client(), changes)
+        publish_changes(redis, changes)
     except RedisError as exc:
         # Imported here: context builds the scan path on codes, which records here.
         from .context import scan_context
 
         note_degraded(current_app, "redis", exc)
         scan_context().status_stale = True
+        withdraw_ready_mark(redis)
 
 
 @event.listens_for(db.session, "after_soft_rollback")
@@ -124,3 +139,52 @@ def _inside(savepoint: SessionTransaction | None, rolled_back: SessionTransactio
             return True
         savepoint = savepoint.parent
     return False
+
+
+_withdrawal = threading.Condition()  # guards the two below
+_withdrawal_due = False  # a publish failed since the last deletion began
+_withdrawer: threading.Thread | None = None
+
+
+def withdraw_ready_mark(redis: Any) -> threading.Thread:
+    """Tell every process that Redis missed a change: delete ``STATUS_READY_KEY`` as
+    soon as Redis answers, so that the next scan or bundle anywhere refills Redis from
+    the database before trusting it. In a thread (the commit has returned); a process
+    that is ending (a CLI command) gives it ``WITHDRAW_AT_EXIT_SECONDS`` first.
+    A failure while a deletion is under way makes it delete once more afterwards: a
+    refill by another worker in between could predate this failure's commit."""
+    global _withdrawal_due, _withdrawer
+    with _withdrawal:
+        _withdrawal_due = True
+        if _withdrawer is None or not _withdrawer.is_alive():
+            _withdrawer = threading.Thread(target=_withdraw, args=(redis,),
+                                           name="withdraw-ready-mark", daemon=True)
+            _withdrawer.start()
+        return _withdrawer
+
+
+def _withdraw(redis: Any) -> None:
+    global _withdrawal_due
+    for _ in range(WITHDRAW_ATTEMPTS):
+        with _withdrawal:
+            if not _withdrawal_due:
+                return
+            _withdrawal_due = False
+        try:
+            redis.delete(STATUS_READY_KEY)
+            continue  # deleted: once more only if another publish failed meanwhile
+        except RedisError:
+            with _withdrawal:
+                _withdrawal_due = True
+        time.sleep(WITHDRAW_PAUSE_SECONDS)
+    with _withdrawal:
+        if not _withdrawal_due:
+            return
+    log.error("Redis unreachable for a minute after a failed publish: other processes "
+              "trust it until a scan here refills it or it restarts")
+
+
+@atexit.register
+def _withdraw_before_exit() -> None:
+    if _withdrawer is not None and _withdrawer.is_alive():
+        _withdrawer.join(WITHDRAW_AT_EXIT_SECONDS)

@@ -33,12 +33,11 @@ from ..extensions import db
 from ..metrics import EVALUATION_SECONDS, PEOPLE_EVALUATED
 from ..models import Citizen, CodeHistory, CodeState
 from . import prebuilt, token_status
-from .after_commit import CODE_KEY, CodeChange, record_changes
+from .after_commit import CODE_KEY, STATUS_READY_KEY, CodeChange, record_changes
 from .facts import load_facts
 from .rulesets import active_ruleset
 
 # Set once Redis holds every code change that can still matter (see republish_recent).
-STATUS_READY_KEY = "hc:code:ready"
 UNTIL_DATA_CHANGES = datetime(9999, 12, 31, tzinfo=UTC)
 
 

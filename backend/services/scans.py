@@ -37,10 +37,9 @@ from ..models import DeviceBundle, ScanReceipt
 from ..pseudonyms import TokenPseudonyms, iat_ms
 from ..redis_script import PackedScript
 from . import prebuilt
-from .after_commit import CODE_KEY
+from .after_commit import CODE_KEY, STATUS_READY_KEY
 from .checkins import STREAM, add_refusals, checkin_row, insert_checkins
 from .codes import (
-    STATUS_READY_KEY,
     changed_ms_in_database,
     code_changes_in_database,
     republish_recent,

@@ -8,6 +8,7 @@ a savepoint, and after a CLI command. On real PostgreSQL and Redis with DATABASE
 CREDIT_DATABASE_URL and REDIS_URL set.
 """
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -189,3 +190,39 @@ def test_a_ruleset_published_from_the_command_line_is_told_to_the_gates(
     assert "1 of 1 codes changed" in published.output, published.output
     assert _told_version(app, subject) == str(int(told) + 1)
     assert _gate_sees(client, gate, token) == "code_changed"
+
+
+def test_a_publish_that_fails_makes_every_process_refill_redis_first(
+        app, client, holder, provider, gate, monkeypatch):
+    """Redis failed at the commit, then answers again: the gates of another worker
+    (whose own process saw no failure) must not trust Redis's stale code version."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from backend.services import after_commit
+    from backend.services.after_commit import STATUS_READY_KEY
+
+    headers, id_number, subject, token = holder
+    assert _gate_sees(client, gate, token) == "ok"  # Redis is complete and trusted
+    redis = app.extensions["redis"]
+    assert redis.exists(STATUS_READY_KEY)
+
+    def redis_blinks(*args, **kwargs):
+        raise RedisConnectionError("Redis did not answer")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(after_commit, "publish_changes", redis_blinks)
+        assert _import(client, provider, id_number, "R-1").status_code == 200
+    for _ in range(100):  # the withdrawal runs in a thread once Redis answers
+        if not redis.exists(STATUS_READY_KEY):
+            break
+        time.sleep(0.05)
+    assert _told_version(app, subject) == "1"  # the change never reached Redis...
+    assert not redis.exists(STATUS_READY_KEY)  # ...and Redis is no longer trusted
+
+    with app.app_context():  # another worker: it saw no failure of its own
+        from backend.services.context import scan_context
+
+        scan_context().status_stale = False
+    assert _gate_sees(client, gate, token) == "code_changed"
+    assert _told_version(app, subject) == "2"  # refilled from the database
+    assert redis.exists(STATUS_READY_KEY)
