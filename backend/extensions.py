@@ -54,6 +54,9 @@ def keep_sqlite_file_private(engine: Engine) -> None:
 # issuers in one test process).
 
 
+REDIS_TIMEOUT_SECONDS = 2.0  # every client of ours: a Redis that stops answering fails fast
+
+
 class RedisHolder:
     """Gives each app its Redis client: a real server when REDIS_URL is set, else fakeredis.
 
@@ -66,7 +69,8 @@ class RedisHolder:
         if url:
             import redis
 
-            client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=2.0)
+            client = redis.Redis.from_url(url, decode_responses=True,
+                                          socket_timeout=REDIS_TIMEOUT_SECONDS)
         else:
             import fakeredis
 

@@ -54,6 +54,7 @@ from limits.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
 
 from .exceptions import TooManyRequests
+from .extensions import REDIS_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,14 @@ log = logging.getLogger(__name__)
 def init_limiter(app: Flask) -> None:
     """This app's counters: the storage ``RATELIMIT_STORAGE_URI`` names, or none when
     ``RATELIMIT_ENABLED`` is off."""
+    uri = app.config["RATELIMIT_STORAGE_URI"]
+    # The storage makes its own Redis pool: bounded like the app's, so that a Redis that
+    # stops answering slows a limited request by seconds, not forever.
+    options = ({"socket_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS}
+               if uri.startswith(("redis://", "rediss://", "unix://")) else {})
     app.extensions["rate_limits"] = (
-        FixedWindowRateLimiter(storage_from_string(app.config["RATELIMIT_STORAGE_URI"]))
+        FixedWindowRateLimiter(storage_from_string(uri, **options))
         if app.config["RATELIMIT_ENABLED"] else None)
 
 

@@ -1,6 +1,7 @@
 """Rate limits, health and readiness, metrics, and scans that survive a Redis outage."""
 
 import socket
+import threading
 
 import conftest
 import pytest
@@ -101,6 +102,33 @@ def test_a_limit_whose_counter_is_unreachable_lets_the_request_through(
         assert [_register(client).status_code for _ in range(2)] == [201, 201]
     assert [r.getMessage() for r in caplog.records if r.name == "backend.limits"] == [
         "rate-limit counter unavailable (registration): ConnectionError"] * 2
+
+
+@pytest.fixture
+def silent_counter_server():
+    """A loopback server that accepts connections and never answers: a hung Redis."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield server.getsockname()[1]
+
+
+def test_a_limit_whose_counter_hangs_lets_the_request_through(migrated,
+                                                              silent_counter_server):
+    """The counters' Redis accepts and never answers: the registration still answers,
+    after the client's timeout, instead of waiting for ever."""
+    config = TestConfig(migrated)
+    config.RATELIMIT_ENABLED = True
+    config.RATELIMIT_STORAGE_URI = f"redis://127.0.0.1:{silent_counter_server}/0"
+    answers = []
+    for app in conftest.app_on_migrated(config):
+        def register(client=app.test_client()):
+            answers.append(_register(client).status_code)
+
+        worker = threading.Thread(target=register, daemon=True)
+        worker.start()
+        worker.join(30)  # a bound for the test to end, not a speed target
+    assert answers == [201]
 
 
 def _closed_port() -> int:
