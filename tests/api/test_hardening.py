@@ -122,13 +122,15 @@ def test_a_limit_whose_counter_hangs_lets_the_request_through(migrated,
     config.RATELIMIT_STORAGE_URI = f"redis://127.0.0.1:{silent_counter_server}/0"
     answers = []
     for app in conftest.app_on_migrated(config):
-        def register(client=app.test_client()):
-            answers.append(_register(client).status_code)
-
-        worker = threading.Thread(target=register, daemon=True)
+        worker = threading.Thread(target=_register_into, args=(app.test_client(), answers),
+                                  daemon=True)
         worker.start()
         worker.join(30)  # a bound for the test to end, not a speed target
     assert answers == [201]
+
+
+def _register_into(client, answers: list) -> None:
+    answers.append(_register(client).status_code)
 
 
 def _closed_port() -> int:
