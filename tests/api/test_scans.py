@@ -276,8 +276,11 @@ _token_text = st.one_of(
     st.text(max_size=10),
     st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=2),
 )
+_scan_ids = st.one_of(st.from_regex(r"[A-Za-z0-9_.:-]{8,64}", fullmatch=True),
+                      st.text(max_size=70), st.none(), st.integers())
 _scan_bodies = st.one_of(
-    st.fixed_dictionaries({"token": _token_text}),  # the shape the fast path reads
+    st.fixed_dictionaries({"token": _token_text}),  # the shapes the fast path reads
+    st.fixed_dictionaries({"token": _token_text, "scan_id": _scan_ids}),
     st.fixed_dictionaries({"token": st.one_of(_token_text, st.integers(), st.none())},
                           optional={"scan_id": st.text(max_size=12), "extra": st.integers()}),
     st.recursive(st.none() | st.booleans() | st.integers() | _token_text,
@@ -301,6 +304,10 @@ _scan_bodies = st.one_of(
          ascii_only=True)
 @example(body={"token": "a.b"}, encoding="utf-16", content_type="application/json",
          ascii_only=True)
+@example(body={"token": "a.b", "scan_id": "abcdefgh\n"}, encoding="utf-8",
+         content_type="application/json", ascii_only=True)
+@example(body={"token": "a.b", "scan_id": "abcdefg"}, encoding="utf-8",
+         content_type="application/json", ascii_only=True)
 def test_scan_body_fast_path_loads_what_the_schema_loads(app, body, encoding, content_type,
                                                           ascii_only):
     """The scan route reads ``{"token": "..."}`` without marshmallow: whatever the body,
@@ -341,3 +348,6 @@ def test_the_usual_scan_body_is_read_without_the_schema(app, monkeypatch):
     with app.test_request_context("/api/v1/scans", method="POST", json={"token": "a.b.c"}):
         assert checkpoint_api.scan_body() == {"token": "a.b.c", "scan_id": None,
                                               "scanned_at": None}
+    scanner_page = {"token": "a.b.c", "scan_id": "0b7e2f9c-1d2a-4c3b-9e8f-5a6b7c8d9e0f"}
+    with app.test_request_context("/api/v1/scans", method="POST", json=scanner_page):
+        assert checkpoint_api.scan_body() == {**scanner_page, "scanned_at": None}
