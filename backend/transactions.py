@@ -21,10 +21,12 @@ connection given an isolation level for its own use (``AUTOCOMMIT`` for VACUUM,
 mode at its next checkout.
 
 A plain read is a SELECT built with SQLAlchemy whose SQL, as sent, takes no row lock
-(``FOR UPDATE``, ``FOR SHARE``...) and calls no function, run on a client-side cursor
-(a server-side one is a DECLARE, which needs a transaction). Everything else begins
-the transaction: a write, a lock, a savepoint, DDL, SQL text, a server-side cursor,
-and a SELECT that calls a function. A function may act beyond its result (an advisory
+(``FOR UPDATE``, ``FOR SHARE``...), calls no function and has no INSERT, UPDATE or
+DELETE in it, run on a client-side cursor (a server-side one is a DECLARE, which needs
+a transaction). Everything else begins the transaction: a write, a lock, a savepoint,
+DDL, SQL text, a server-side cursor, a SELECT carrying a data-modifying CTE
+(``select(...).add_cte(insert(...).returning(...).cte())``), and a SELECT that calls
+a function. A function may act beyond its result (an advisory
 lock held until the commit, ``nextval``, a function of our own that writes) and the
 SQL does not say which ones do, so every call counts; that costs a BEGIN only to the
 few reads that aggregate (counts for a listing, statistics), none on the hot paths.
@@ -45,10 +47,14 @@ from sqlalchemy import Select, event
 from sqlalchemy.engine import Engine
 
 _MODE = "begin_before_first_write"  # the connection record's flag
-# A row-locking clause, or a call: a name followed by "(" (SQLAlchemy renders "IN (",
-# "EXISTS (" and its parameters, "%(name)s", otherwise). A CAST(...) or a type's
-# length, VARCHAR(20), matches too: a BEGIN too many, never one too few.
-_LOCK_OR_CALL = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b|\w\(")
+# A row-locking clause; a write in a CTE (SQLAlchemy renders keywords in upper case,
+# and this match is case-sensitive so that a column such as updated_at never matches);
+# or a call: a name followed by "(" (SQLAlchemy renders "IN (", "EXISTS (" and its
+# parameters, "%(name)s", otherwise). A CAST(...), a type's length, VARCHAR(20), or an
+# upper-case name quoted, "UPDATE", matches too: a BEGIN too many, never one too few.
+_LOCK_WRITE_OR_CALL = re.compile(
+    r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b"
+    r"|\b(?:INSERT|UPDATE|DELETE)\b|\w\(")
 
 
 def begin_before_first_write(engine: Engine) -> None:
@@ -97,8 +103,8 @@ def _begin_if_needed(cursor: Any, statement: str, _parameters: Any, context: Any
 
 
 def _plain_read(cursor: Any, sql: str, context: Any) -> bool:
-    """A SQLAlchemy SELECT whose SQL locks no row and calls no function, on a
-    client-side cursor (see the module docstring)."""
+    """A SQLAlchemy SELECT whose SQL locks no row, writes nothing and calls no
+    function, on a client-side cursor (see the module docstring)."""
     compiled = getattr(context, "compiled", None)  # None for SQL text
     return (compiled is not None and isinstance(compiled.statement, Select)
-            and not isinstance(cursor, ServerCursor) and _LOCK_OR_CALL.search(sql) is None)
+            and not isinstance(cursor, ServerCursor) and _LOCK_WRITE_OR_CALL.search(sql) is None)

@@ -156,6 +156,7 @@ def _note_queue_read(actor: Actor, appeals: list[Appeal], now: datetime) -> None
         db.session.commit()
         move_soon(now)
         return
+    # A plain IN: a queue page holds at most 200 appeals (QueueQuerySchema's limit).
     subjects = dict(db.session.execute(
         select(Citizen.id, Citizen.subject).where(
             Citizen.id.in_(sorted({a.citizen_id for a in appeals})))).all())

@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, or_, select
 
 from ..exceptions import ValidationFailed
 from ..extensions import db
 from ..identity import IdentityKeys
 from ..models import CheckIn, Checkpoint, Citizen, GovRecord
+from . import prebuilt
 from .audit import Actor, note_access, record, visible_reason
 from .codes import recompute_codes
 from .facts import LOOKBACK
@@ -169,8 +170,10 @@ def import_leads(actor: Actor, case: Case, *, issuer: str, window: timedelta, da
     _, leads = find_leads(actor, case, issuer=issuer, window=window, days=days,
                           reason=reason, now=now)
     subjects = sorted({lead.subject for lead in leads})
-    people = {c.subject: c for c in db.session.execute(
-        select(Citizen).where(Citizen.subject.in_(subjects))).scalars()} if subjects else {}
+    known = select(Citizen).where(
+        prebuilt.member(Citizen.subject, prebuilt.on_postgresql(), String, "subjects"))
+    people = {c.subject: c for chunk in prebuilt.chunks(subjects)
+              for c in db.session.execute(known, {"subjects": chunk}).scalars()}
     first_visit: dict[str, Lead] = {}
     for lead in leads:
         if lead.subject in people and (lead.subject not in first_visit

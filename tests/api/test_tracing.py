@@ -1,11 +1,13 @@
 """Contact tracing from check-ins: leads, their import as contacts, and the audit of the read."""
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from conftest import settle_scans
 
 from backend.models import Role
+from backend.services import prebuilt
 
 
 @pytest.fixture
@@ -33,8 +35,11 @@ def _color(client, holder):
     return client.get("/api/v1/me/code", headers=holder).json["color"]
 
 
+@pytest.mark.parametrize("chunk", [None, 1], ids=["one-statement", "one-lead-a-statement"])
 def test_two_visitors_within_the_window_become_yellow(client, citizen, official, venue_device,
-                                                      provider, app):
+                                                      provider, app, monkeypatch, chunk):
+    if chunk:  # the leads' people read a chunk at a time: the same outcome
+        monkeypatch.setattr(prebuilt, "chunks", partial(prebuilt.chunks, size=chunk))
     now = datetime.now(UTC)
     case, case_id, case_body = citizen()
     near_before, _, _ = citizen()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
-from sqlalchemy import event, func, literal, literal_column, select, text
+from sqlalchemy import event, func, insert, literal, literal_column, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backend.extensions import db
@@ -122,6 +122,20 @@ def test_a_select_of_a_function_runs_inside_the_transaction(app, lock):
             assert other.execute(text("SELECT pg_try_advisory_xact_lock(4243)")).scalar() is True
         finally:
             other.close()
+
+
+def test_a_select_carrying_a_write_in_a_cte_runs_inside_the_transaction(app):
+    """Its SQL calls nothing (``WITH anon_1 AS (INSERT ... RETURNING ...) SELECT``), but
+    it writes: as the first statement it begins the transaction, so a rollback undoes it."""
+    write = insert(GovRecord).values(
+        kind="close_contact", id_hash="h" * 64, occurred_at=NOW, source="tx", ref="in-a-cte",
+        detail={}).returning(GovRecord.ref).cte()
+    with app.app_context():
+        assert db.session.execute(select(write.c.ref).add_cte(write)).scalars().all() == [
+            "in-a-cte"]
+        assert _status() is TransactionStatus.INTRANS
+        db.session.rollback()
+    assert _stored_refs(app) == []
 
 
 def test_a_savepoint_as_the_first_statement_is_inside_a_transaction(app):

@@ -1,22 +1,20 @@
 """Two deployments in one test: region A's codes are verified by region B's checkpoints.
 
-Region A is the suite's app. Region B runs on back ends of its own, of the same kinds as
-A's: SQLite files and the in-process Redis stand-in by default; with DATABASE_URL and
-CREDIT_DATABASE_URL on PostgreSQL, the databases ``<name>_peer`` and
-``<name>_peer_credit`` beside A's health database ``<name>`` (made with CREATE DATABASE
-when missing, their tables rebuilt by the migrations for each test); with REDIS_URL,
-the next Redis database (the one before, when A's is the server's last), flushed.
+Region A is the suite's app. Region B runs on back ends named for it alone:
+PEER_DATABASE_URL, PEER_CREDIT_DATABASE_URL and PEER_REDIS_URL (the databases made with
+CREATE DATABASE when missing, their tables dropped and rebuilt by the migrations for each
+test; the Redis database flushed). Unset, region B runs on the embedded default (SQLite
+files in a temporary directory and the in-process Redis stand-in). They are never derived
+from region A's URLs: a test must not drop or flush a database nobody named for it.
 """
 
 import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-import redis
 from flask_migrate import upgrade
 from psycopg import sql
 from sqlalchemy import MetaData
@@ -38,41 +36,29 @@ def _serve(app):
     return server, thread
 
 
-def _peer_database(url: str, name: str) -> str:
-    """``url`` naming the database ``name`` instead, which is made if missing."""
-    peer = make_url(url).set(database=name)
+def _peer_database(url: str) -> str:
+    """``url``, its database made if missing."""
+    peer = make_url(url)
     server = peer.set(drivername="postgresql", database="postgres")
     with psycopg.connect(server.render_as_string(hide_password=False),
                          autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return peer.render_as_string(hide_password=False)
-
-
-def _peer_redis(url: str) -> str:
-    """The Redis database after ``url``'s (before it, when that is the server's last)."""
-    client = redis.Redis.from_url(url)
-    try:
-        number = client.connection_pool.connection_kwargs.get("db", 0)
-        count = int(client.config_get("databases")["databases"])
-    finally:
-        client.close()
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{number + 1 if number + 1 < count else number - 1}"))
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                        [peer.database]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(peer.database)))
+    return url
 
 
 def _peer_environment() -> dict[str, str]:
-    """Region B's DATABASE_URL, CREDIT_DATABASE_URL and REDIS_URL, beside region A's real
-    back ends where A has them (see the module's docstring)."""
-    env = {"DATABASE_URL": "", "CREDIT_DATABASE_URL": "", "REDIS_URL": ""}
-    health = os.environ.get("DATABASE_URL", "")
-    if health.startswith(("postgres://", "postgresql")):
-        name = make_url(health).database
-        env["DATABASE_URL"] = _peer_database(health, f"{name}_peer")
-        env["CREDIT_DATABASE_URL"] = _peer_database(
-            os.environ.get("CREDIT_DATABASE_URL") or health, f"{name}_peer_credit")
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = _peer_redis(os.environ["REDIS_URL"])
+    """Region B's DATABASE_URL, CREDIT_DATABASE_URL and REDIS_URL: the PEER_ variables
+    where set, else empty, which is the embedded default (see the module's docstring)."""
+    env = {}
+    for name in ("DATABASE_URL", "CREDIT_DATABASE_URL", "REDIS_URL"):
+        url = os.environ.get(f"PEER_{name}", "")
+        if url and url == os.environ.get(name):
+            pytest.fail(f"PEER_{name} names region A's own {name}: region B would wipe it")
+        if url.startswith(("postgres://", "postgresql")):
+            url = _peer_database(url)
+        env[name] = url
     return env
 
 
@@ -208,3 +194,20 @@ def test_refresh_trust_respects_max_age(app, region_a_server, region_b):
     assert "fresh until" in fresh.output  # A's JWKS says max-age=60: no refetch yet
     forced = runner.invoke(args=["refresh-trust", "--force"])
     assert "hc-local: ok" in forced.output
+
+
+def test_region_b_runs_only_on_back_ends_named_for_it(monkeypatch):
+    # Region A on real back ends that nothing listens on: deriving region B's from them
+    # would try to reach them (and, where they exist, drop and flush what it found).
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:9/health")
+    monkeypatch.setenv("CREDIT_DATABASE_URL", "postgresql://postgres@127.0.0.1:9/credit")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/7")
+    for name in ("PEER_DATABASE_URL", "PEER_CREDIT_DATABASE_URL", "PEER_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert _peer_environment() == {"DATABASE_URL": "", "CREDIT_DATABASE_URL": "", "REDIS_URL": ""}
+
+    monkeypatch.setenv("PEER_REDIS_URL", "redis://127.0.0.1:9/3")
+    assert _peer_environment()["REDIS_URL"] == "redis://127.0.0.1:9/3"
+    monkeypatch.setenv("PEER_REDIS_URL", "redis://127.0.0.1:9/7")
+    with pytest.raises(pytest.fail.Exception, match="PEER_REDIS_URL names region A's own"):
+        _peer_environment()

@@ -22,13 +22,6 @@ def _prologue_and_body() -> tuple[list[tuple[str, str, int]], str]:
     return declared, "\n".join(lines)
 
 
-def test_the_prologue_names_keys_and_argv_in_the_python_order():
-    declared, _ = _prologue_and_body()
-    assert declared == (
-        [("KEYS", name, i) for i, name in enumerate(ScanKeys._fields, 1)]
-        + [("ARGV", name, i) for i, name in enumerate(ScanArgs._fields, 1)])
-
-
 def test_the_body_reads_them_by_name_only_and_uses_every_one():
     _, body = _prologue_and_body()
     assert "KEYS[" not in body and "ARGV[" not in body
