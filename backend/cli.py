@@ -161,16 +161,17 @@ def purge_expired() -> None:
 def move_credit_outbox() -> None:
     """Record on the health side the credit acts a failure left in the credit store's
     outbox (run every minute; each act is normally moved in its own request). Exit 1
-    if an entry could not be moved: it stays pending for the next run."""
-    from .services.credit_outbox import move_pending
+    if an entry could not be moved: it stays pending for the next run. An entry that
+    failed PARK_AFTER times or more is listed as parked (id, action, failed moves, the
+    last exception's class), for someone to look at."""
+    from .services.credit_outbox import PARK_AFTER, move_pending
 
-    moved, failed = 0, set()
-    while True:
-        batch_moved, batch_failed = move_pending(datetime.now(UTC))
-        moved, failed = moved + batch_moved, failed | set(batch_failed)
-        if batch_moved == 0:  # nothing left, or only entries that failed just now
-            break
+    moved, failed = move_pending(datetime.now(UTC))
     click.echo(f"moved={moved} failed={len(failed)}")
+    for entry in failed:
+        if entry.attempts >= PARK_AFTER:
+            click.echo(f"parked: entry {entry.id} ({entry.action}), {entry.attempts} "
+                       f"attempts, last {entry.error}")
     if failed:
         raise SystemExit(1)
 

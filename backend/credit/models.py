@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
@@ -99,9 +100,17 @@ class OutboxEntry(db.Model):
     __tablename__ = "credit_outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # What the health side knows the entry by: random, so a credit store restored or
+    # rebuilt (ids counted again from 1) never names a new entry as a moved one.
+    uid: Mapped[str] = mapped_column(String(32), unique=True,
+                                     default=lambda: secrets.token_hex(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     action: Mapped[str] = mapped_column(String(64))
     # At most one entry per key: a restriction appeal is decided once ("appeal:17").
     key: Mapped[str | None] = mapped_column(String(64), unique=True)
     payload: Mapped[dict] = mapped_column(JSON)
     moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # Failed moves, and the last one's exception class (never its message, which can
+    # quote the payload): an entry that keeps failing is listed by the mover.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(64))

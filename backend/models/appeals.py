@@ -71,11 +71,11 @@ class DataAccess(db.Model):
 class MovedCreditAct(db.Model):
     """A credit-store outbox entry already recorded here (``backend.credit.outbox``).
 
-    Written in the same transaction as what the entry records, keyed on its id: moving
+    Written in the same transaction as what the entry records, keyed on its uid: moving
     the same entry again finds this row (or fails on its key) and records nothing twice.
     """
 
     __tablename__ = "moved_credit_acts"
 
-    outbox_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    outbox_uid: Mapped[str] = mapped_column(String(32), primary_key=True)
     moved_at: Mapped[datetime] = mapped_column(UTCDateTime())

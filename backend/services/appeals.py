@@ -151,10 +151,11 @@ def _note_queue_read(actor: Actor, appeals: list[Appeal], now: datetime) -> None
         # A credit act: audited in the credit store, and the holders' access logs are
         # written from its outbox (two databases: one commit cannot cover both).
         record_credit(actor, "appeals.read", "appeals:restriction", now=now, detail=detail)
-        outbox.post("appeals.read", {"actor": actor_payload(actor),
-                                     "appeal_ids": [a.id for a in appeals]}, now=now)
+        uid = outbox.post("appeals.read", {"actor": actor_payload(actor),
+                                           "appeal_ids": [a.id for a in appeals]},
+                          now=now).uid
         db.session.commit()
-        move_soon(now)
+        move_soon(uid, now)
         return
     # A plain IN: a queue page holds at most 200 appeals (QueueQuerySchema's limit).
     subjects = dict(db.session.execute(
@@ -214,15 +215,16 @@ def _decide_restriction(actor: Actor, appeal: Appeal, id_hash: str, outcome: str
                   id_hash=id_hash, detail=detail)
     try:
         # Keyed on the appeal: of two decisions at once, the second finds the key taken.
-        outbox.post("appeal.decide", {"actor": actor_payload(actor), "appeal_id": appeal.id,
-                                      "outcome": outcome, "note": note},
-                    now=now, key=f"appeal:{appeal.id}")
+        uid = outbox.post("appeal.decide", {"actor": actor_payload(actor),
+                                            "appeal_id": appeal.id, "outcome": outcome,
+                                            "note": note},
+                          now=now, key=f"appeal:{appeal.id}").uid
     except IntegrityError:
         db.session.rollback()
         raise ValidationFailed("This appeal was already decided.", code="already_decided",
                                fields={"appeal_id": ["is decided"]}) from None
     db.session.commit()
-    move_soon(now)
+    move_soon(uid, now)
     if appeal.decided_at is None:  # not recorded here yet: answer with the decision made
         db.session.expunge(appeal)
         appeal.record_decision(outcome, now, actor.id, actor.name, note)

@@ -130,7 +130,8 @@ def test_an_entry_moved_twice_is_recorded_once(app, client, citizen, authority, 
     assert _decisions_in_access_log(client, holder) == 1
     assert len(_credit(app, "SELECT id FROM credit_outbox WHERE moved_at IS NULL")) == 1
     with app.app_context():  # every mover fails to mark it, again
-        assert credit_outbox.move_pending(datetime.now(UTC)) == (0, [1])
+        moved, failed = credit_outbox.move_pending(datetime.now(UTC))
+        assert (moved, [entry.id for entry in failed]) == (0, [1])
 
     monkeypatch.undo()
     assert "moved=1 failed=0" in runner.invoke(args=["move-credit-outbox"]).output
@@ -234,3 +235,83 @@ def test_two_movers_at_once_record_an_entry_once(app, client, citizen, authority
     log = client.get("/api/v1/me/access-log", headers=holder).json["entries"]
     assert sum(1 for e in log if e["action"] == "appeals.read") == 1
     assert _health(app, "SELECT count(*) FROM moved_credit_acts") == [(1,)]
+
+
+def _post_entries(app, action: str, count: int) -> None:
+    """Entries no mover can record (an action this release does not know, as in a
+    rolling deploy), written straight to the credit store's outbox."""
+    with app.app_context():
+        for _ in range(count):
+            outbox.post(action, {}, now=datetime.now(UTC))
+        db.session.commit()
+
+
+def test_entries_that_never_move_do_not_hold_up_a_requests_own_entry(app, client, citizen,
+                                                                    authority):
+    holder, appeal_id = _appealed_restriction(client, citizen, authority)
+    _post_entries(app, "restriction.renamed", 25)
+
+    decided = client.post(f"/api/v1/appeals/{appeal_id}/decision", headers=authority,
+                          json={"outcome": "corrected", "note": NOTE})
+
+    assert decided.status_code == 200, decided.json
+    assert _decisions_in_access_log(client, holder) == 1  # moved in the request
+    [mine] = client.get("/api/v1/me/appeals", headers=holder).json["appeals"]
+    assert mine["state"] == "corrected"
+    # The request moved its own entry only: the stuck ones were not tried again.
+    assert _credit(app, "SELECT action, count(*) FROM credit_outbox "
+                        "WHERE moved_at IS NULL GROUP BY action") == [
+        ("restriction.renamed", 25)]
+    assert _credit(app, "SELECT max(attempts) FROM credit_outbox") == [(0,)]
+
+
+def test_the_mover_lists_an_entry_that_failed_five_times_as_parked(app, client, citizen,
+                                                                  authority, runner,
+                                                                  monkeypatch):
+    holder, _ = _appealed_restriction(client, citizen, authority)
+    _post_entries(app, "restriction.renamed", 1)
+    [(stuck,)] = _credit(app, "SELECT id FROM credit_outbox WHERE moved_at IS NULL")
+    monkeypatch.setitem(credit_outbox.RECORDERS, "appeals.read", _fail)
+    client.get("/api/v1/appeals", headers=authority)  # pending, behind the stuck one
+    monkeypatch.undo()
+
+    for run in range(1, 5):
+        result = runner.invoke(args=["move-credit-outbox"])
+        assert result.exit_code == 1
+        # The mover goes on past the stuck entry.
+        assert f"moved={int(run == 1)} failed=1" in result.output
+        assert "parked" not in result.output
+    result = runner.invoke(args=["move-credit-outbox"])
+    assert result.exit_code == 1
+    assert "moved=0 failed=1" in result.output
+    assert (f"parked: entry {stuck} (restriction.renamed), 5 attempts, last KeyError"
+            in result.output)
+    assert _credit(app, f"SELECT attempts, last_error, moved_at FROM credit_outbox "
+                        f"WHERE id = {stuck}") == [(5, "KeyError", None)]
+    log = client.get("/api/v1/me/access-log", headers=holder).json["entries"]
+    assert sum(1 for e in log if e["action"] == "appeals.read") == 1
+
+
+def test_an_entry_is_moved_though_its_credit_id_was_used_before(app, client, citizen,
+                                                                authority):
+    """The credit store was rebuilt (or SQLite reused a rowid): a new entry has the id
+    of one moved before, and is moved all the same."""
+    holder, _ = _appealed_restriction(client, citizen, authority)
+
+    def reads() -> int:
+        log = client.get("/api/v1/me/access-log", headers=holder).json["entries"]
+        return sum(1 for e in log if e["action"] == "appeals.read")
+
+    assert client.get("/api/v1/appeals", headers=authority).status_code == 200
+    assert reads() == 1
+    [(first,)] = _credit(app, "SELECT id FROM credit_outbox")
+    with app.app_context(), db.engines["credit"].begin() as conn:
+        conn.execute(text("DELETE FROM credit_outbox"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('credit_outbox', 'id'),"
+                              " 1, false)"))
+
+    assert client.get("/api/v1/appeals", headers=authority).status_code == 200
+    assert _credit(app, "SELECT id FROM credit_outbox") == [(first,)]
+    assert reads() == 2
+    assert _credit(app, "SELECT id FROM credit_outbox WHERE moved_at IS NULL") == []

@@ -28,9 +28,9 @@ def upgrade_():
     # Which outbox entries the health side has recorded: moving one again finds its row.
     op.create_table(
         "moved_credit_acts",
-        sa.Column("outbox_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("outbox_uid", sa.String(length=32), nullable=False),
         sa.Column("moved_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("outbox_id", name=op.f("pk_moved_credit_acts")),
+        sa.PrimaryKeyConstraint("outbox_uid", name=op.f("pk_moved_credit_acts")),
     )
 
 
@@ -42,13 +42,17 @@ def upgrade_credit():
     op.create_table(
         "credit_outbox",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("uid", sa.String(length=32), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("key", sa.String(length=64), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("moved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_outbox")),
         sa.UniqueConstraint("key", name=op.f("uq_credit_outbox_key")),
+        sa.UniqueConstraint("uid", name=op.f("uq_credit_outbox_uid")),
     )
     with op.batch_alter_table("credit_outbox", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_credit_outbox_moved_at"), ["moved_at"],
