@@ -141,9 +141,17 @@ def _inside(savepoint: SessionTransaction | None, rolled_back: SessionTransactio
     return False
 
 
-_withdrawal = threading.Condition()  # guards the two below
-_withdrawal_due = False  # a publish failed since the last deletion began
-_withdrawer: threading.Thread | None = None
+class _Withdrawal:
+    """The deletion owed to one Redis (one per app: two apps in a process have two)."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+        self.due = False  # a publish failed since the last deletion began
+        self.thread: threading.Thread | None = None
+
+
+_withdrawals: dict[int, _Withdrawal] = {}  # by id() of the Redis client, which it keeps
+_withdrawals_lock = threading.Lock()
 
 
 def withdraw_ready_mark(redis: Any) -> threading.Thread:
@@ -153,32 +161,31 @@ def withdraw_ready_mark(redis: Any) -> threading.Thread:
     that is ending (a CLI command) gives it ``WITHDRAW_AT_EXIT_SECONDS`` first.
     A failure while a deletion is under way makes it delete once more afterwards: a
     refill by another worker in between could predate this failure's commit."""
-    global _withdrawal_due, _withdrawer
-    with _withdrawal:
-        _withdrawal_due = True
-        if _withdrawer is None or not _withdrawer.is_alive():
-            _withdrawer = threading.Thread(target=_withdraw, args=(redis,),
-                                           name="withdraw-ready-mark", daemon=True)
-            _withdrawer.start()
-        return _withdrawer
+    with _withdrawals_lock:
+        withdrawal = _withdrawals.setdefault(id(redis), _Withdrawal(redis))
+        withdrawal.due = True
+        if withdrawal.thread is None or not withdrawal.thread.is_alive():
+            withdrawal.thread = threading.Thread(target=_withdraw, args=(withdrawal,),
+                                                 name="withdraw-ready-mark", daemon=True)
+            withdrawal.thread.start()
+        return withdrawal.thread
 
 
-def _withdraw(redis: Any) -> None:
-    global _withdrawal_due
+def _withdraw(withdrawal: _Withdrawal) -> None:
     for _ in range(WITHDRAW_ATTEMPTS):
-        with _withdrawal:
-            if not _withdrawal_due:
+        with _withdrawals_lock:
+            if not withdrawal.due:
                 return
-            _withdrawal_due = False
+            withdrawal.due = False
         try:
-            redis.delete(STATUS_READY_KEY)
+            withdrawal.redis.delete(STATUS_READY_KEY)
             continue  # deleted: once more only if another publish failed meanwhile
         except RedisError:
-            with _withdrawal:
-                _withdrawal_due = True
+            with _withdrawals_lock:
+                withdrawal.due = True
         time.sleep(WITHDRAW_PAUSE_SECONDS)
-    with _withdrawal:
-        if not _withdrawal_due:
+    with _withdrawals_lock:
+        if not withdrawal.due:
             return
     log.error("Redis unreachable for a minute after a failed publish: other processes "
               "trust it until a scan here refills it or it restarts")
@@ -186,5 +193,7 @@ def _withdraw(redis: Any) -> None:
 
 @atexit.register
 def _withdraw_before_exit() -> None:
-    if _withdrawer is not None and _withdrawer.is_alive():
-        _withdrawer.join(WITHDRAW_AT_EXIT_SECONDS)
+    deadline = time.monotonic() + WITHDRAW_AT_EXIT_SECONDS
+    for withdrawal in list(_withdrawals.values()):
+        if withdrawal.thread is not None and withdrawal.thread.is_alive():
+            withdrawal.thread.join(max(0.0, deadline - time.monotonic()))
